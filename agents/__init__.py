@@ -1,0 +1,1 @@
+"""The implemented multi-agent systems, one module each (registered on import)."""

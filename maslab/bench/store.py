@@ -1,0 +1,217 @@
+"""The sweep result store: one SQLite file (WAL), one row per (cell, task), committed as it finishes.
+
+It is the single source for reports and for calibrating routers (per-model, per-task correctness).
+A row is written once its task finished — answered and scored (`status='ok'`), failed at
+inference (`'error'`, scored as wrong and counted separately) or failed at scoring
+(`'score_error'`, also wrong). Each write is its own transaction, so a sweep killed with SIGKILL
+loses nothing that finished; `--resume` skips `ok` rows and re-runs the others.
+
+Tables
+  results(cell_id, task_id, sweep, method, method_label, method_params, assignment, roles, dataset,
+          seed, question, reference, domain, status, answer, extracted, score, correct, error,
+          score_detail, prompt_tokens, completion_tokens, calls, cache_hits, latency_s, usage_by_role,
+          trace_path, attempts, started_at, finished_at)      PRIMARY KEY (cell_id, task_id)
+  cells(cell_id, sweep, method, method_label, method_params, assignment, roles, dataset, seed, n_tasks)
+  meta(key, value)                                           the sweep definition, creation time
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    cell_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    sweep TEXT,
+    method TEXT,
+    method_label TEXT,
+    method_params TEXT,
+    assignment TEXT,
+    roles TEXT,
+    dataset TEXT,
+    seed INTEGER,
+    question TEXT,
+    reference TEXT,
+    domain TEXT,
+    status TEXT NOT NULL,
+    answer TEXT,
+    extracted TEXT,
+    score REAL,
+    correct INTEGER,
+    error TEXT,
+    score_detail TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    calls INTEGER,
+    cache_hits INTEGER,
+    latency_s REAL,
+    usage_by_role TEXT,
+    trace_path TEXT,
+    attempts INTEGER,
+    started_at REAL,
+    finished_at REAL,
+    PRIMARY KEY (cell_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id TEXT PRIMARY KEY,
+    sweep TEXT,
+    method TEXT,
+    method_label TEXT,
+    method_params TEXT,
+    assignment TEXT,
+    roles TEXT,
+    dataset TEXT,
+    seed INTEGER,
+    n_tasks INTEGER
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+class ResultRow(BaseModel):
+    """One finished (cell, task)."""
+
+    cell_id: str
+    task_id: str
+    sweep: str = ""
+    method: str = ""
+    method_label: str = ""
+    method_params: dict[str, Any] = Field(default_factory=dict)
+    assignment: str = ""
+    roles: dict[str, Any] = Field(default_factory=dict)
+    dataset: str = ""
+    seed: int = 0
+    question: str = ""
+    reference: str | None = None
+    domain: str | None = None
+    status: str = "ok"  # ok | error | score_error
+    answer: str | None = None
+    extracted: str | None = None
+    score: float = 0.0
+    correct: bool = False
+    error: str | None = None
+    score_detail: dict[str, Any] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    latency_s: float = 0.0
+    usage_by_role: dict[str, Any] = Field(default_factory=dict)
+    trace_path: str | None = None
+    attempts: int = 1
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+_JSON_FIELDS = ("method_params", "roles", "score_detail", "usage_by_role")
+
+
+class ResultStore:
+    """Thread-safe access to a sweep's results.sqlite."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, path: str | Path) -> ResultStore:
+        """A store from a sweep folder or a results.sqlite path (which must exist)."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "results.sqlite"
+        if not p.exists():
+            from maslab.errors import ConfigError
+
+            raise ConfigError(f"no result store at {p}")
+        return cls(p)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, default=str)))
+
+    def get_meta(self, key: str) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_cell(self, cell: dict[str, Any]) -> None:
+        cols = ("cell_id", "sweep", "method", "method_label", "method_params", "assignment", "roles", "dataset",
+                "seed", "n_tasks")
+        values = [json.dumps(cell[c], default=str) if c in _JSON_FIELDS else cell[c] for c in cols]
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO cells ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                             values)
+
+    def write(self, row: ResultRow) -> None:
+        """Commit one finished row (replacing an earlier failed attempt of the same cell and task)."""
+        data = row.model_dump()
+        for f in _JSON_FIELDS:
+            data[f] = json.dumps(data[f], default=str)
+        data["correct"] = int(row.correct)
+        cols = list(data)
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO results ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                             [data[c] for c in cols])
+
+    def finished(self) -> set[tuple[str, str]]:
+        """(cell_id, task_id) pairs that finished with status ok."""
+        with self._lock:
+            rows = self._db.execute("SELECT cell_id, task_id FROM results WHERE status='ok'").fetchall()
+        return {(r[0], r[1]) for r in rows}
+
+    def attempts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            rows = self._db.execute("SELECT cell_id, task_id, attempts FROM results").fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[ResultRow]:
+        with self._lock:
+            cur = self._db.execute(f"SELECT * FROM results {where} ORDER BY cell_id, task_id", params)
+            raw = cur.fetchall()
+        out = []
+        for r in raw:
+            d = dict(r)
+            for f in _JSON_FIELDS:
+                d[f] = json.loads(d[f]) if d[f] else {}
+            d["correct"] = bool(d["correct"])
+            out.append(ResultRow.model_validate(d))
+        return out
+
+    def cells(self) -> list[dict[str, Any]]:
+        with self._lock:
+            raw = self._db.execute("SELECT * FROM cells ORDER BY cell_id").fetchall()
+        out = []
+        for r in raw:
+            d = dict(r)
+            for f in ("method_params", "roles"):
+                d[f] = json.loads(d[f]) if d[f] else {}
+            out.append(d)
+        return out
+
+    def count(self, status: str | None = None) -> int:
+        with self._lock:
+            if status is None:
+                return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,354 @@
+"""Sweeps: a grid of methods × role→model assignments × datasets × seeds, run fairly and resumably.
+
+A sweep file::
+
+    name: smoke
+    models: models.yaml            # optional: a models file (path) or an inline models mapping
+    methods:
+      - {method: vanilla}
+      - {method: self_consistency, params: {samples: 3}, label: sc3}
+    assignments:                   # optional; default: one assignment "default" (the pool default)
+      - {name: smol, model: smol}                     # every role on one alias
+      - {name: hetero, roles: {debater: [a, b, c]}}   # roles a method lacks are ignored for it
+    datasets:
+      - {name: gsm8k, path: ../shared/data/gsm8k_test.jsonl, limit: 20}
+      - {name: arith, generator: arithmetic, n: 10}
+    seeds: [0, 1]
+    concurrency: 4
+    max_tokens: 256                # optional per-call completion cap (fairness across methods)
+
+Every (cell, task) runs with bounded concurrency across tasks and cells; every result — answer,
+score, tokens, latency, calls, error, trace pointer — is committed to the store the moment it
+finishes. The seed goes into the system's config, the dataset's option shuffle/generator and the
+completion-cache namespace, so seeds are independent replicates and re-runs replay exactly.
+`resume=True` skips finished rows and retries failed ones; a sweep killed mid-way loses nothing
+that had finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from maslab.bench.store import ResultRow, ResultStore
+from maslab.errors import ConfigError
+from maslab.task import Task
+from maslab.trace import RunRecorder, get_logger
+
+log = get_logger(__name__)
+
+
+class MethodEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.method
+
+
+class AssignmentEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    roles: dict[str, str | list[str]] = Field(default_factory=dict)
+    model: str | None = None
+
+
+class DatasetEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    path: str | None = None
+    generator: str | None = None
+    format: str | None = None
+    fields: dict[str, str] | None = None
+    limit: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, ge=1)
+    seed: int | None = None  # fixed dataset seed; default: the sweep seed
+    scorer: str | None = None
+    scorer_options: dict[str, Any] = Field(default_factory=dict)
+
+    def load(self, seed: int, base: Path) -> list[Task]:
+        from maslab.bench.datasets import load_dataset
+
+        options: dict[str, Any] = {"seed": self.seed if self.seed is not None else seed}
+        if self.limit is not None:
+            options["limit"] = self.limit
+        if self.scorer:
+            options["scorer"] = self.scorer
+        if self.generator:
+            return load_dataset(self.generator, n=self.n or self.limit or 20, **options)
+        path = Path(self.path).expanduser() if self.path else None
+        if path is not None and not path.is_absolute():
+            path = (base / path).resolve()
+        if self.name in ("gsm8k", "aqua", "humaneval") and self.format is None:
+            return load_dataset(self.name, path=path, **options)
+        if path is None:
+            return load_dataset(self.name, **options)
+        return load_dataset(str(path), format=self.format, fields=self.fields, **options)
+
+
+class Sweep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    models: str | dict[str, Any] | None = None
+    methods: list[MethodEntry]
+    assignments: list[AssignmentEntry] = Field(default_factory=lambda: [AssignmentEntry(name="default")])
+    datasets: list[DatasetEntry]
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    concurrency: int = Field(default=4, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    base_dir: str = "."  # folder relative paths are read from (the sweep file's folder)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Sweep:
+        for what, names in (("method label", [m.name for m in self.methods]),
+                            ("assignment", [a.name for a in self.assignments]),
+                            ("dataset", [d.name for d in self.datasets])):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"duplicate {what} name(s): {sorted(dup)} (give each a distinct label/name)")
+        return self
+
+
+class Cell(BaseModel):
+    """One grid point."""
+
+    cell_id: str
+    method: MethodEntry
+    assignment: AssignmentEntry
+    dataset: DatasetEntry
+    seed: int
+
+
+class SweepSummary(BaseModel):
+    """What a sweep run did."""
+
+    out: str
+    cells: int
+    tasks: int
+    ran: int
+    skipped: int
+    failed: int
+    elapsed_s: float
+
+    def __rich__(self) -> str:
+        return (f"[bold]{self.ran}[/] rows run, {self.skipped} already finished, "
+                f"[{'red' if self.failed else 'green'}]{self.failed} failed[/] across {self.cells} cells "
+                f"in {self.elapsed_s:.1f}s → {self.out}/results.sqlite")
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file (errors name the file and the key)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with name, methods, datasets")
+    data.setdefault("base_dir", str(path.parent.resolve()))
+    try:
+        sweep = Sweep.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: invalid sweep:\n" + "\n".join(
+            f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())) from e
+    from maslab.method import method_class
+
+    for m in sweep.methods:
+        method_class(m.method)
+    return sweep
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
+
+
+def cells_of(sweep: Sweep) -> list[Cell]:
+    return [
+        Cell(cell_id=f"{m.name}|{a.name}|{d.name}|seed={s}", method=m, assignment=a, dataset=d, seed=s)
+        for m in sweep.methods for a in sweep.assignments for d in sweep.datasets for s in sweep.seeds
+    ]
+
+
+def _method_for(cell: Cell) -> Any:
+    from maslab.method import load_method, method_class
+
+    cls = method_class(cell.method.method)
+    params = dict(cell.method.params)
+    roles = {r: v for r, v in cell.assignment.roles.items() if r in cls.roles}
+    if roles:
+        params["roles"] = {**params.get("roles", {}), **roles}
+    if cell.assignment.model:
+        params.setdefault("model", cell.assignment.model)
+    params.setdefault("seed", cell.seed)
+    return load_method(cell.method.method, **params)
+
+
+def _pool_for(sweep: Sweep, out: Path, models_file: str | None, max_tokens: int | None,
+              cache_path: str | None) -> Any:
+    from maslab.models import ModelPool, default_models_path
+
+    overrides = {"max_tokens": max_tokens or sweep.max_tokens} if (max_tokens or sweep.max_tokens) else None
+    cache = cache_path or str(out / "cache.sqlite")
+    if isinstance(sweep.models, dict):
+        return ModelPool.from_dict(sweep.models, cache_path=cache, overrides=overrides)
+    file = models_file or (str(Path(sweep.base_dir) / sweep.models) if sweep.models else default_models_path())
+    return ModelPool.from_yaml(file, cache_path=cache, overrides=overrides)
+
+
+async def run_sweep(
+    sweep: Sweep,
+    *,
+    out: str | Path,
+    resume: bool = False,
+    pool: Any = None,
+    models_file: str | None = None,
+    max_tokens: int | None = None,
+    cache_path: str | None = None,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run every pending (cell, task) of the grid; commit each row as it finishes."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out / "results.sqlite")
+    if store.count() and not resume:
+        raise ConfigError(f"{out}/results.sqlite already holds {store.count()} rows: "
+                          "pass --resume to continue it, or choose another --out")
+    store.set_meta("sweep", json.loads(sweep.model_dump_json()))
+    pool = pool or _pool_for(sweep, out, models_file, max_tokens, cache_path)
+    for a in sweep.assignments:
+        for alias in [a.model, *[x for v in a.roles.values() for x in (v if isinstance(v, list) else [v])]]:
+            if alias:
+                pool.resolve(alias)
+
+    cells = cells_of(sweep)
+    work: list[tuple[Cell, Any, Task]] = []
+    task_cache: dict[tuple[str, int], list[Task]] = {}
+    done = store.finished() if resume else set()
+    skipped = 0
+    per_cell: dict[str, int] = {}
+    for cell in cells:
+        key = (cell.dataset.name, cell.dataset.seed if cell.dataset.seed is not None else cell.seed)
+        if key not in task_cache:
+            task_cache[key] = cell.dataset.load(key[1], Path(sweep.base_dir))
+        tasks = task_cache[key]
+        method = _method_for(cell)
+        store.add_cell({"cell_id": cell.cell_id, "sweep": sweep.name, "method": cell.method.method,
+                        "method_label": cell.method.name, "method_params": cell.method.params,
+                        "assignment": cell.assignment.name, "roles": cell.assignment.roles,
+                        "dataset": cell.dataset.name, "seed": cell.seed, "n_tasks": len(tasks)})
+        per_cell[cell.cell_id] = 0
+        for task in tasks:
+            if (cell.cell_id, task.id) in done:
+                skipped += 1
+                continue
+            work.append((cell, method, task))
+            per_cell[cell.cell_id] += 1
+
+    start = time.perf_counter()
+    failed = await _execute(store, pool, work, per_cell, sweep=sweep.name, out=out,
+                            concurrency=sweep.concurrency, attempts=store.attempts() if resume else {},
+                            progress=progress)
+    return SweepSummary(out=str(out), cells=len(cells), tasks=sum(len(v) for v in task_cache.values()),
+                        ran=len(work), skipped=skipped, failed=failed, elapsed_s=time.perf_counter() - start)
+
+
+async def _execute(store: ResultStore, pool: Any, work: list[tuple[Cell, Any, Task]], per_cell: dict[str, int], *,
+                   sweep: str, out: Path, concurrency: int, attempts: dict[tuple[str, str], int],
+                   progress: bool) -> int:
+    """Run the work list with bounded concurrency, committing each row; returns the failed count."""
+    sem = asyncio.Semaphore(concurrency)
+    failed = 0
+
+    async def one(cell: Cell, method: Any, task: Task, advance: Callable[[str], None]) -> None:
+        nonlocal failed
+        async with sem:
+            row = await run_one(cell, method, task, pool, sweep=sweep, trace_dir=out / "traces",
+                                attempts=attempts.get((cell.cell_id, task.id), 0) + 1)
+        store.write(row)
+        failed += row.status != "ok"
+        advance(cell.cell_id)
+
+    if not progress:
+        await asyncio.gather(*(one(c, m, t, lambda _cid: None) for c, m, t in work))
+        return failed
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        ids = {cid: bar.add_task(cid, total=n) for cid, n in per_cell.items() if n}
+        await asyncio.gather(*(one(c, m, t, lambda cid: bar.advance(ids[cid])) for c, m, t in work))
+    return failed
+
+
+async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str, trace_dir: Path,
+                  attempts: int = 1) -> ResultRow:
+    """Solve and score one task; never raises for a failure of the system or the model."""
+    from maslab.bench.scorers import Score, get_scorer, score_for
+
+    trace_path = trace_dir / f"{_slug(cell.cell_id)}.jsonl"
+    recorder = RunRecorder(trace_path, run_id=task.id, cache_namespace=f"seed={cell.seed}")
+    row = ResultRow(cell_id=cell.cell_id, task_id=task.id, sweep=sweep, method=cell.method.method,
+                    method_label=cell.method.name, method_params=cell.method.params,
+                    assignment=cell.assignment.name, roles=cell.assignment.roles, dataset=cell.dataset.name,
+                    seed=cell.seed, question=task.question, reference=task.answer, domain=task.domain,
+                    trace_path=str(trace_path), attempts=attempts, started_at=time.time())
+    answer: str | None = None
+    try:
+        solution = await method.solve(task, pool=pool, recorder=recorder)
+        answer = solution.answer
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # any failure of a system or a model is a row, not a crash
+        row.status, row.error = "error", f"{type(e).__name__}: {e}"
+        recorder.event("error", error=row.error)
+    usage = recorder.ledger.snapshot()
+    row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    row.calls, row.cache_hits, row.latency_s = usage.calls, usage.cache_hits, usage.latency_s
+    row.usage_by_role = {k: v.model_dump(include={"calls", "prompt_tokens", "completion_tokens"})
+                         for k, v in usage.by("role").items()}
+    if answer is not None:
+        options = cell.dataset.scorer_options
+        scorer = get_scorer(cell.dataset.scorer, **options) if cell.dataset.scorer else score_for(
+            task, {"llm_judge": {"pool": pool}})
+        try:
+            score = await scorer.score(task, answer)
+        except Exception as e:  # a scorer bug must not lose the answer
+            score = Score.scoring_error(f"{type(e).__name__}: {e}")
+        row.answer, row.extracted, row.score, row.correct = answer, score.extracted, score.value, score.correct
+        row.score_detail = score.detail
+        if score.error:
+            row.status, row.error = "score_error", score.error
+    row.finished_at = time.time()
+    return row
+
+
+async def run_workflow_on_dataset(workflow: Any, method: Any, pool: Any, *, dataset: str, limit: int | None,
+                                  seed: int, out: Path, concurrency: int) -> SweepSummary:
+    """`maslab run WORKFLOW --dataset D`: a one-cell sweep of the workflow's system."""
+    entry = DatasetEntry(name=Path(dataset).stem if Path(dataset).suffix else dataset,
+                         path=dataset if Path(dataset).suffix else None, limit=limit)
+    m = MethodEntry(method=getattr(method, "name", "graph"), label=workflow.name)
+    cell = Cell(cell_id=f"{workflow.name}|default|{entry.name}|seed={seed}", method=m,
+                assignment=AssignmentEntry(name="default"), dataset=entry, seed=seed)
+    sweep = Sweep(name=workflow.name, methods=[m], datasets=[entry], seeds=[seed], concurrency=concurrency)
+    store = ResultStore(out / "results.sqlite")
+    store.set_meta("sweep", json.loads(sweep.model_dump_json()))
+    tasks = entry.load(seed, Path.cwd())
+    store.add_cell({"cell_id": cell.cell_id, "sweep": sweep.name, "method": m.method, "method_label": m.name,
+                    "method_params": {}, "assignment": "default", "roles": {}, "dataset": entry.name,
+                    "seed": seed, "n_tasks": len(tasks)})
+    start = time.perf_counter()
+    failed = await _execute(store, pool, [(cell, method, t) for t in tasks], {cell.cell_id: len(tasks)},
+                            sweep=sweep.name, out=out, concurrency=concurrency, attempts={}, progress=True)
+    return SweepSummary(out=str(out), cells=1, tasks=len(tasks), ran=len(tasks), skipped=0, failed=failed,
+                        elapsed_s=time.perf_counter() - start)

@@ -1,0 +1,315 @@
+"""The `maslab` command. It owns the terminal; everything heavy is imported inside the handlers,
+so `maslab --help` never loads litellm, langgraph or torch.
+
+Exit codes: 0 success, 1 a run failed, 2 invalid input (workflow, models file, arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", metavar="FILE", help="models file (default: ./models.yaml, else the built-in "
+                   "file whose only model is the embedded SmolLM2)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="maslab",
+        description="Build, run and compare LLM multi-agent systems on heterogeneous local models.",
+    )
+    parser.add_argument("--version", action="version", version="maslab 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ask", help="one question through a system (default: vanilla on the default model)")
+    p.add_argument("question")
+    p.add_argument("--method", default="vanilla", help="registered system (see `maslab methods`)")
+    p.add_argument("--model", help="model alias for every role (default: the models file's default)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system parameter")
+    p.add_argument("--max-tokens", type=int, default=256, help="completion-token cap per call (default 256)")
+    p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
+    _common(p)
+
+    p = sub.add_parser("run", help="run a workflow on a question or a dataset")
+    p.add_argument("workflow")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--question", "-q")
+    src.add_argument("--dataset", help="dataset name (gsm8k, aqua, humaneval, arithmetic, …) or JSONL path")
+    p.add_argument("--limit", type=int, help="first N tasks of the dataset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
+    p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders are written (default runs/)")
+    _common(p)
+
+    p = sub.add_parser("validate", help="check workflow files without spending a token")
+    p.add_argument("workflows", nargs="+")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    _common(p)
+
+    p = sub.add_parser("graph", help="draw a workflow's agent graph (Mermaid text, or --png)")
+    p.add_argument("workflow")
+    p.add_argument("--png", metavar="FILE", help="also draw it to a PNG file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    _common(p)
+
+    p = sub.add_parser("serve", help="start the local servers of the models file and keep them up until Ctrl-C")
+    _common(p)
+
+    p = sub.add_parser("models", help="list model aliases and their endpoints")
+    p.add_argument("--check", action="store_true", help="health-check every endpoint")
+    _common(p)
+
+    p = sub.add_parser("methods", help="registered systems with citations and parameters")
+    _common(p)
+
+    p = sub.add_parser("bench", help="run a sweep (methods × assignments × datasets × seeds)")
+    p.add_argument("sweep")
+    p.add_argument("--out", help="output folder (default runs/<sweep name>)")
+    p.add_argument("--resume", action="store_true", help="skip finished rows, retry failed ones")
+    p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
+    p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (default: OUT/cache.sqlite)")
+    _common(p)
+
+    p = sub.add_parser("report", help="tables with confidence intervals, plots and an HTML page for a sweep")
+    p.add_argument("dir")
+    p.add_argument("--format", choices=["table", "markdown", "csv", "html"], default="table")
+    p.add_argument("--compare", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="paired comparison")
+    _common(p)
+
+    p = sub.add_parser("route", help="the Avengers router: calibrate, explain")
+    rsub = p.add_subparsers(dest="route_command", metavar="ACTION", required=True)
+    c = rsub.add_parser("calibrate", help="fit clusters and per-cluster model rankings")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--store", help="a sweep folder (or results.sqlite) of per-model runs")
+    src.add_argument("--records", help="JSON lines of {query, dataset, records}")
+    c.add_argument("--k", type=int, default=64)
+    c.add_argument("--seed", type=int, default=42)
+    c.add_argument("--selection", choices=["inverse_rank_sum", "frequency"], default="inverse_rank_sum")
+    c.add_argument("--n-models", type=int, default=10)
+    c.add_argument("--out", required=True)
+    _common(c)
+    e = rsub.add_parser("explain", help="why a question routes where it does")
+    e.add_argument("dir")
+    e.add_argument("question")
+    e.add_argument("--top-k", type=int, default=1)
+    e.add_argument("--top-n", type=int, default=1)
+    e.add_argument("--json", action="store_true")
+    _common(e)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    from maslab.errors import ConfigError, MaslabError
+
+    try:
+        handler = globals()[f"_cmd_{args.command}"]
+        return int(handler(args) or 0)
+    except ConfigError as e:
+        _error(str(e))
+        return 2
+    except MaslabError as e:
+        _error(str(e))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _error(message: str) -> None:
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+
+
+def _pool(args: argparse.Namespace, *, cache: str | None = None, max_tokens: int | None = None) -> Any:
+    from maslab.models import ModelPool, default_models_path
+
+    overrides = {"max_tokens": max_tokens} if max_tokens else None
+    return ModelPool.from_yaml(args.models or default_models_path(), cache_path=cache, overrides=overrides)
+
+
+def _aliases(args: argparse.Namespace) -> list[str]:
+    from maslab.models import default_models_path, load_models_config
+
+    return list(load_models_config(args.models or default_models_path()).models)
+
+
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from maslab.method import load_method
+    from maslab.workflow import apply_overrides
+
+    params = apply_overrides({"method": args.method, "params": {}}, args.set)["params"]
+    if args.model:
+        params.setdefault("model", args.model)
+    method = load_method(args.method, **params)
+    pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
+    solution = _run(method.solve(args.question, pool=pool))
+    print(solution.answer)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from maslab.trace import RunRecorder
+    from maslab.workflow import load_workflow
+
+    workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=args.set)
+    method = workflow.to_method()
+    pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
+    run_dir = Path(args.runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{workflow.name}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.question is not None:
+        recorder = RunRecorder(run_dir / "trace.jsonl", run_id=run_dir.name)
+        solution = _run(method.solve(args.question, pool=pool, recorder=recorder))
+        result = {"workflow": workflow.name, "question": args.question, "answer": solution.answer,
+                  "usage": {"calls": solution.usage.calls, "prompt_tokens": solution.usage.prompt_tokens,
+                            "completion_tokens": solution.usage.completion_tokens},
+                  "metadata": solution.metadata, "trace": str(run_dir / "trace.jsonl")}
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+        print(solution.answer)
+        _console(stderr=True).print(f"[dim]run written to {run_dir}[/]")
+        return 0
+    from maslab.bench.sweep import run_workflow_on_dataset
+
+    summary = _run(run_workflow_on_dataset(workflow, method, pool, dataset=args.dataset, limit=args.limit,
+                                           seed=args.seed, out=run_dir, concurrency=args.concurrency))
+    _console().print(summary)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from maslab.workflow import WorkflowError, load_workflow
+
+    aliases = _aliases(args)
+    failed = 0
+    for path in args.workflows:
+        try:
+            wf = load_workflow(path, aliases=aliases, overrides=args.set)
+            _console().print(f"[green]ok[/] {path} ({wf.name})")
+        except WorkflowError as e:
+            failed += 1
+            for err in e.errors:
+                print(f"error: {err}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from maslab.workflow import load_workflow
+
+    workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=args.set)
+    method = workflow.to_method()
+    print(method.mermaid())
+    if args.png:
+        from maslab.graph import draw_png
+
+        draw_png(method, args.png)
+        _console(stderr=True).print(f"[dim]wrote {args.png}[/]")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from maslab.models import default_models_path, load_models_config
+    from maslab.serve import ServeSpec, serve_forever
+
+    config = load_models_config(args.models or default_models_path())
+    specs = {name: ServeSpec.model_validate(a.serve) for name, a in config.models.items() if a.serve}
+    if not specs:
+        _error("no alias in the models file has a `serve:` entry")
+        return 2
+    serve_forever(specs)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    pool = _pool(args)
+    table = Table("alias", "endpoints", "serve", "tools", *(["healthy"] if args.check else []))
+    for alias in pool.aliases:
+        cfg = pool.config.models[alias]
+        endpoints = ", ".join(pool.endpoints(alias)) or "-"
+        serve = f"{cfg.serve.get('engine')}: {cfg.serve.get('model')}" if cfg.serve else "-"
+        row = [alias + (" (default)" if alias == pool.default_alias else ""), endpoints, serve,
+               pool.tool_protocol(alias)]
+        if args.check:
+            health = _run(pool.check(alias)) if cfg.endpoints or cfg.scripted else {}
+            if cfg.serve and not any(health.values()):
+                from maslab.serve import is_reachable, read_state
+
+                state = read_state(alias) or {}
+                up = bool(state.get("api_base")) and _run(is_reachable(state["api_base"]))
+                health = {state["api_base"] if up else "not running (started on first use)": up}
+            row.append(", ".join(f"{k}: {'ok' if v else 'DOWN'}" for k, v in health.items()))
+        table.add_row(*row)
+    _console().print(table)
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from maslab.method import list_methods
+
+    table = Table("method", "citation", "roles", "parameters (defaults)", show_lines=True)
+    for name, cls in list_methods().items():
+        fields = {k: f for k, f in cls.Config.model_fields.items() if k not in ("roles",)}
+        params = ", ".join(f"{k}={f.default!r}" for k, f in fields.items())
+        table.add_row(name, cls.citation, ", ".join(cls.roles), params)
+    _console().print(table)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from maslab.bench.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = Path(args.out or Path("runs") / sweep.name)
+    summary = _run(run_sweep(sweep, out=out, resume=args.resume, models_file=args.models,
+                             max_tokens=args.max_tokens, cache_path=args.cache))
+    _console().print(summary)
+    return 0 if summary.failed == 0 else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from maslab.bench.report import report_command
+
+    return report_command(Path(args.dir), fmt=args.format, compare=args.compare)
+
+
+def _cmd_route(args: argparse.Namespace) -> int:
+    from maslab.routers.cli import route_command
+
+    return route_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

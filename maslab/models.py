@@ -1,0 +1,654 @@
+"""The model pool: model aliases → endpoints, and the one chokepoint every LLM call goes through.
+
+`ModelPool.complete(alias, messages, **params)` is that chokepoint. For each call it
+
+1. resolves the alias (the models file's `default` when None) and, for an alias with a `serve:`
+   entry and no reachable endpoint, starts the local server on first use (`maslab.serve`);
+2. answers from the SQLite completion cache when the mode allows (key: resolved model, messages,
+   sampling parameters, tools and the sample index, so the k-th of n samples is its own entry);
+3. picks the endpoint with the fewest calls in flight relative to its `max_concurrency` and waits
+   for a slot under that per-endpoint limit;
+4. calls litellm (imported lazily, with its cost map kept local so the import never reaches the
+   network) or the scripted backend, under a per-request timeout; transient faults (timeouts,
+   429, 5xx, dropped connections) are retried with exponential back-off by tenacity, possibly on
+   another replica; other faults (400, context overflow, garbage bodies) fail at once with a
+   message naming the alias and endpoint, never the key;
+5. records usage (calls, tokens, latency, retries, cache hits) in the pool's ledger and in the
+   current run's recorder, keyed by agent, role and alias.
+
+The scripted backend (a list of replies, cycled, or a callable) runs through the same chokepoint,
+so tests of orchestration logic see exactly the ledger, cache and concurrency a real run sees.
+Scripted token counts are whitespace word counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from maslab.errors import (
+    BadResponseError,
+    CacheMissError,
+    ConfigError,
+    ModelCallError,
+    ModelTimeoutError,
+    UnknownAliasError,
+)
+from maslab.messages import Completion, Message, ToolCall, Usage, as_messages
+from maslab.trace import UsageLedger, current_recorder, get_logger
+
+log = get_logger(__name__)
+
+BUILTIN_MODELS_FILE = Path(__file__).parent / "data" / "models.yaml"
+CacheMode = Literal["off", "read_write", "replay"]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+class EndpointConfig(BaseModel):
+    """One OpenAI-compatible server an alias can be answered by."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str  # litellm model string, e.g. hosted_vllm/Qwen/Qwen2.5-7B-Instruct
+    api_base: str | None = None
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    max_concurrency: int = Field(default=16, ge=1)
+    timeout: float = Field(default=120.0, gt=0)
+
+
+class AliasConfig(BaseModel):
+    """An alias: its endpoints, how to serve it locally, retry policy and default parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoints: list[EndpointConfig] = Field(default_factory=list)
+    serve: dict[str, Any] | None = None  # validated as maslab.serve.ServeSpec when used
+    scripted: list[str] | None = None  # replies cycled in order (tests and dry runs)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_initial: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=8.0, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)  # default sampling parameters
+    tool_calls: Literal["native", "json"] | None = None  # None: json for llama.cpp/scripted
+
+    @model_validator(mode="after")
+    def _has_backend(self) -> AliasConfig:
+        if not self.endpoints and self.serve is None and self.scripted is None:
+            raise ValueError("an alias needs `endpoints`, a `serve` entry or `scripted` replies")
+        return self
+
+
+class ModelsConfig(BaseModel):
+    """The models file: a default alias and the aliases."""
+
+    model_config = ConfigDict(extra="forbid")
+    default: str
+    models: dict[str, AliasConfig]
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> ModelsConfig:
+        if self.default not in self.models:
+            raise ValueError(f"default alias {self.default!r} is not among models: {sorted(self.models)}")
+        return self
+
+
+def load_models_config(path: str | Path) -> ModelsConfig:
+    """Read and validate a models file, with errors that name the file and the offending key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read models file: {e}") from e
+    try:
+        return ModelsConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: invalid models file:\n{_format_validation(e)}") from e
+
+
+def _format_validation(e: ValidationError) -> str:
+    return "\n".join(f"  {'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in e.errors())
+
+
+def default_models_path() -> Path:
+    """`models.yaml` in the working directory if present, else the built-in file."""
+    local = Path("models.yaml")
+    return local if local.exists() else BUILTIN_MODELS_FILE
+
+
+# --------------------------------------------------------------------------- scripted backend
+
+
+@dataclass
+class ScriptedRequest:
+    """What a scripted model sees of a call."""
+
+    alias: str
+    messages: list[Message]
+    params: dict[str, Any]
+    agent: str = ""
+    role: str = ""
+    sample_index: int = 0
+    tools: list[dict[str, Any]] | None = None
+
+    @property
+    def prompt(self) -> str:
+        """The text of the last user message."""
+        return next((m.text for m in reversed(self.messages) if m.role == "user"), "")
+
+    @property
+    def system(self) -> str:
+        return "\n".join(m.text for m in self.messages if m.role == "system")
+
+    @property
+    def transcript(self) -> str:
+        """Every message's text, joined (handy for asserting what an agent saw)."""
+        return "\n".join(m.text for m in self.messages)
+
+
+ScriptFn = Callable[[ScriptedRequest], "str | Message | dict[str, Any]"]
+
+
+def _script_from_list(replies: Sequence[str]) -> ScriptFn:
+    cycle = itertools.cycle(list(replies))
+    lock = threading.Lock()
+
+    def next_reply(_: ScriptedRequest) -> str:
+        with lock:
+            return next(cycle)
+
+    return next_reply
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class CompletionCache:
+    """SQLite (WAL) store of completions keyed by a hash of everything that determines them."""
+
+    def __init__(self, path: str | Path, mode: CacheMode = "read_write") -> None:
+        self.path = Path(path)
+        self.mode: CacheMode = mode
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, model TEXT, "
+            "sample_index INTEGER, request TEXT, completion TEXT, created REAL)"
+        )
+
+    @staticmethod
+    def key(model: str, messages: list[Message], params: dict[str, Any], tools: list[dict[str, Any]] | None,
+            sample_index: int, agent: str = "", namespace: str = "") -> tuple[str, str]:
+        """(hash, request JSON). The agent is part of the key so that two agents sent the same prompt
+        at temperature > 0 draw independent samples; the namespace separates e.g. sweep seeds."""
+        request = json.dumps(
+            {"model": model, "messages": [m.to_openai() for m in messages], "params": params,
+             "tools": tools, "sample_index": sample_index, "agent": agent, "namespace": namespace},
+            sort_keys=True, default=str,
+        )
+        return hashlib.sha256(request.encode()).hexdigest(), request
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._db.execute("SELECT completion FROM completions WHERE key=?", (key,)).fetchone()
+        return Completion.model_validate_json(row[0]) if row else None
+
+    def put(self, key: str, request: str, completion: Completion, sample_index: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?)",
+                (key, completion.model, sample_index, request, completion.model_dump_json(), time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+@dataclass
+class _Endpoint:
+    alias: str
+    config: EndpointConfig
+    scripted: ScriptFn | None = None
+    in_flight: int = 0
+    _sem: asyncio.Semaphore | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def label(self) -> str:
+        return "scripted" if self.scripted else (self.config.api_base or self.config.model)
+
+    def semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._loop is not loop:
+            self._sem, self._loop = asyncio.Semaphore(self.config.max_concurrency), loop
+        return self._sem
+
+    def load(self) -> float:
+        return self.in_flight / self.config.max_concurrency
+
+
+@dataclass
+class _Alias:
+    name: str
+    config: AliasConfig
+    endpoints: list[_Endpoint] = field(default_factory=list)
+    ready: bool = False
+    lock: asyncio.Lock | None = None
+    lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def start_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self.lock is None or self.lock_loop is not loop:
+            self.lock, self.lock_loop = asyncio.Lock(), loop
+        return self.lock
+
+
+_litellm: Any = None
+
+
+def _import_litellm() -> Any:
+    """Import litellm once, offline: local cost map, no telemetry, no SDK-level retries."""
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_LOG", "ERROR")
+        import litellm
+
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
+        litellm.drop_params = True
+        _litellm = litellm
+    return _litellm
+
+
+def _cache_model(a: _Alias) -> str:
+    """The model identity in cache keys: known before any server is started or contacted."""
+    if a.config.endpoints:
+        return a.config.endpoints[0].model
+    if a.config.serve:
+        return f"serve/{a.config.serve.get('engine')}/{a.config.serve.get('model')}"
+    return f"scripted/{a.name}"
+
+
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class _Transient(Exception):
+    """Internal: a fault worth retrying."""
+
+    def __init__(self, error: ModelCallError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+# --------------------------------------------------------------------------- the pool
+
+
+class ModelPool:
+    """Aliases → endpoints; `complete()` is the single chokepoint of every model call."""
+
+    def __init__(
+        self,
+        config: ModelsConfig,
+        *,
+        cache_path: str | Path | None = None,
+        cache_mode: CacheMode = "read_write",
+        scripted: dict[str, ScriptFn | Sequence[str]] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.ledger = UsageLedger()
+        self.overrides = dict(overrides or {})
+        self.cache = CompletionCache(cache_path, cache_mode) if cache_path and cache_mode != "off" else None
+        self._aliases: dict[str, _Alias] = {}
+        scripted = dict(scripted or {})
+        for name, cfg in config.models.items():
+            alias = _Alias(name, cfg)
+            script = scripted.pop(name, None)
+            if script is None and cfg.scripted is not None:
+                script = cfg.scripted
+            if script is not None:
+                fn = script if callable(script) else _script_from_list(script)
+                alias.endpoints = [_Endpoint(name, EndpointConfig(model=f"scripted/{name}", max_concurrency=1024), fn)]
+                alias.ready = True
+            else:
+                alias.endpoints = [_Endpoint(name, e) for e in cfg.endpoints]
+                alias.ready = cfg.serve is None
+            self._aliases[name] = alias
+        if scripted:
+            raise UnknownAliasError(f"scripted backends given for unknown aliases: {sorted(scripted)}")
+
+    # ---- construction
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any], cache_path: str | Path | None = None, **kwargs: Any) -> ModelPool:
+        try:
+            parsed = ModelsConfig.model_validate(config)
+        except ValidationError as e:
+            raise ConfigError(f"invalid models config:\n{_format_validation(e)}") from e
+        return cls(parsed, cache_path=cache_path, **kwargs)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, cache_path: str | Path | None = None, **kwargs: Any) -> ModelPool:
+        return cls(load_models_config(path), cache_path=cache_path, **kwargs)
+
+    @classmethod
+    def default(cls, **kwargs: Any) -> ModelPool:
+        """The pool of `models.yaml` in the working directory, else the built-in one (the embedded model)."""
+        return cls.from_yaml(default_models_path(), **kwargs)
+
+    @classmethod
+    def scripted(cls, script: ScriptFn | Sequence[str], *aliases: str, **kwargs: Any) -> ModelPool:
+        """A pool whose aliases (default: one called `scripted`) all answer from `script`."""
+        names = aliases or ("scripted",)
+        cfg = ModelsConfig(default=names[0], models={n: AliasConfig(scripted=[""]) for n in names})
+        return cls(cfg, scripted=dict.fromkeys(names, script), **kwargs)
+
+    # ---- introspection
+
+    @property
+    def default_alias(self) -> str:
+        return self.config.default
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(self._aliases)
+
+    def resolve(self, alias: str | None) -> str:
+        """The alias name itself, or the default for None; unknown names raise UnknownAliasError."""
+        name = alias or self.config.default
+        if name not in self._aliases:
+            raise UnknownAliasError(f"unknown model alias {name!r}; defined aliases: {', '.join(self._aliases)}")
+        return name
+
+    def tool_protocol(self, alias: str | None) -> Literal["native", "json"]:
+        """How an agent should offer tools to this alias: native tool calls or JSON in text."""
+        a = self._aliases[self.resolve(alias)]
+        if a.config.tool_calls:
+            return a.config.tool_calls
+        if a.config.scripted is not None or any(e.scripted for e in a.endpoints):
+            return "json"
+        if a.config.serve and a.config.serve.get("engine") == "llama.cpp":
+            return "json"
+        return "native"
+
+    def endpoints(self, alias: str) -> list[str]:
+        return [e.label for e in self._aliases[self.resolve(alias)].endpoints]
+
+    async def check(self, alias: str) -> dict[str, bool]:
+        """Health of each configured endpoint of an alias (GET /models)."""
+        from maslab.serve import is_reachable
+
+        a = self._aliases[self.resolve(alias)]
+        return {e.label: (True if e.scripted else await is_reachable(e.config.api_base or ""))
+                for e in a.endpoints}
+
+    # ---- the chokepoint
+
+    async def complete(
+        self,
+        alias: str | None,
+        messages: str | Message | Sequence[Message | dict[str, Any]],
+        *,
+        agent: str = "",
+        role: str = "",
+        sample_index: int = 0,
+        tools: list[dict[str, Any]] | None = None,
+        cache: bool = True,
+        **params: Any,
+    ) -> Completion:
+        """One chat completion from `alias` (None: the default alias), recorded, cached and retried."""
+        name = self.resolve(alias)
+        a = self._aliases[name]
+        msgs = as_messages(list(messages) if isinstance(messages, Sequence) and not isinstance(messages, str)
+                           else messages)
+        merged = {**a.config.params, **{k: v for k, v in params.items() if v is not None}, **self.overrides}
+        agent, role = agent or role or "anonymous", role or agent or "anonymous"
+
+        key = request = None
+        if self.cache is not None and cache:
+            recorder = current_recorder()
+            key, request = CompletionCache.key(_cache_model(a), msgs, merged, tools, sample_index,
+                                               agent, recorder.cache_namespace if recorder else "")
+            hit = self.cache.get(key)
+            if hit is not None:
+                hit = hit.model_copy(update={"cache_hit": True, "latency_s": 0.0, "retries": 0})
+                self._record(hit, msgs, agent, role)
+                return hit
+            if self.cache.mode == "replay":
+                raise CacheMissError(f"replay-only cache {self.cache.path} has no entry for alias {name!r} "
+                                     f"(agent {agent!r}, sample {sample_index})")
+
+        await self._ensure_ready(a)
+        request_ctx = ScriptedRequest(name, msgs, merged, agent, role, sample_index, tools)
+        try:
+            completion = await self._call_with_retries(a, request_ctx)
+        except ModelCallError:
+            self._record_error(name, agent, role)
+            raise
+        if key is not None and request is not None and self.cache is not None:
+            self.cache.put(key, request, completion, sample_index)
+        self._record(completion, msgs, agent, role)
+        return completion
+
+    async def _ensure_ready(self, a: _Alias) -> None:
+        if a.ready:
+            return
+        async with a.start_lock():
+            if a.ready:
+                return
+            from maslab import serve
+
+            reachable = [e for e in a.endpoints if e.config.api_base and await serve.is_reachable(e.config.api_base)]
+            if reachable:
+                a.endpoints = reachable
+            else:
+                try:
+                    spec = serve.ServeSpec.model_validate(a.config.serve)
+                except ValidationError as e:
+                    raise ConfigError(f"alias {a.name!r}: invalid serve entry:\n{_format_validation(e)}") from e
+                api_base = await serve.ensure_server(a.name, spec)
+                a.endpoints = [_Endpoint(a.name, EndpointConfig(model=serve.litellm_model(spec), api_base=api_base,
+                                                                max_concurrency=4, timeout=300.0))]
+            a.ready = True
+
+    async def _call_with_retries(self, a: _Alias, req: ScriptedRequest) -> Completion:
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(a.config.max_retries + 1),
+            wait=wait_random_exponential(multiplier=a.config.backoff_initial, max=a.config.backoff_max),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    completion = await self._call_once(a, req)
+        except _Transient as t:
+            err = t.error
+            raise type(err)(f"{err} (gave up after {attempts} attempts)", alias=err.alias,
+                            endpoint=err.endpoint, transient=True) from t
+        return completion.model_copy(update={"retries": attempts - 1})
+
+    async def _call_once(self, a: _Alias, req: ScriptedRequest) -> Completion:
+        endpoint = min(a.endpoints, key=_Endpoint.load)
+        endpoint.in_flight += 1
+        try:
+            async with endpoint.semaphore():
+                start = time.perf_counter()
+                if endpoint.scripted is not None:
+                    completion = await self._call_scripted(endpoint, req)
+                else:
+                    completion = await self._call_litellm(endpoint, req)
+                return completion.model_copy(update={"latency_s": time.perf_counter() - start})
+        finally:
+            endpoint.in_flight -= 1
+
+    async def _call_scripted(self, endpoint: _Endpoint, req: ScriptedRequest) -> Completion:
+        assert endpoint.scripted is not None
+        out = endpoint.scripted(req)
+        if asyncio.iscoroutine(out):
+            out = await out
+        if isinstance(out, Exception):
+            raise out
+        message = out if isinstance(out, Message) else (
+            Message.from_openai(out) if isinstance(out, dict) else Message.assistant(str(out)))
+        prompt_words = sum(len(m.text.split()) for m in req.messages)
+        return Completion(
+            message=message,
+            usage=Usage(prompt_tokens=prompt_words, completion_tokens=len(message.text.split())),
+            alias=endpoint.alias, model=endpoint.config.model, endpoint="scripted", finish_reason="stop",
+        )
+
+    async def _call_litellm(self, endpoint: _Endpoint, req: ScriptedRequest) -> Completion:
+        litellm = _import_litellm()
+        cfg = endpoint.config
+        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+        if cfg.api_key_env and not key:
+            raise ModelCallError(f"alias {endpoint.alias!r}: environment variable {cfg.api_key_env} is not set",
+                                 alias=endpoint.alias, endpoint=endpoint.label)
+        kwargs: dict[str, Any] = dict(req.params)
+        if req.tools:
+            kwargs["tools"] = req.tools
+            # litellm >= 1.106 routes any call with tools through its MCP bridge, which imports the
+            # optional `mcp` package; plain OpenAI-compatible tool calls never need it.
+            kwargs["_skip_mcp_handler"] = True
+        where = f"alias {endpoint.alias!r} endpoint {endpoint.label}"
+        try:
+            response = await asyncio.wait_for(
+                litellm.acompletion(
+                    model=cfg.model,
+                    messages=[m.to_openai() for m in req.messages],
+                    api_base=cfg.api_base,
+                    api_key=key or "no-key",
+                    timeout=cfg.timeout,
+                    max_retries=0,
+                    **kwargs,
+                ),
+                timeout=cfg.timeout + 5.0,
+            )
+        except TimeoutError as e:
+            raise _Transient(ModelTimeoutError(f"{where}: no answer within {cfg.timeout:g}s",
+                                               alias=endpoint.alias, endpoint=endpoint.label, transient=True)) from e
+        except Exception as e:  # litellm maps every provider fault to its own exception types
+            raise _classify(e, endpoint, where, key) from e
+        return _completion_from_response(response, endpoint, where)
+
+    # ---- accounting
+
+    def _record(self, completion: Completion, msgs: list[Message], agent: str, role: str) -> None:
+        from maslab.task import TraceStep
+
+        usage = dict(agent=agent, role=role, alias=completion.alias,
+                     prompt_tokens=completion.usage.prompt_tokens,
+                     completion_tokens=completion.usage.completion_tokens,
+                     latency_s=completion.latency_s, retries=completion.retries, cache_hit=completion.cache_hit)
+        self.ledger.record(**usage)
+        recorder = current_recorder()
+        if recorder is None:
+            return
+        recorder.ledger.record(**usage)
+        recorder.add_step(
+            TraceStep(agent=agent, role=role, alias=completion.alias, messages=msgs, reply=completion.message,
+                      prompt_tokens=completion.usage.prompt_tokens,
+                      completion_tokens=completion.usage.completion_tokens,
+                      latency_s=completion.latency_s, cache_hit=completion.cache_hit),
+            endpoint=completion.endpoint, retries=completion.retries,
+        )
+
+    def _record_error(self, alias: str, agent: str, role: str) -> None:
+        self.ledger.record(agent=agent, role=role, alias=alias, error=True)
+        recorder = current_recorder()
+        if recorder is not None:
+            recorder.ledger.record(agent=agent, role=role, alias=alias, error=True)
+            recorder.event("error", agent=agent, role=role, alias=alias)
+
+
+def _classify(e: Exception, endpoint: _Endpoint, where: str, key: str | None) -> Exception:
+    """Turn a litellm/openai exception into a transient (retried) or final ModelCallError."""
+    name = type(e).__name__
+    status = getattr(e, "status_code", None)
+    text = str(e)
+    if key:
+        text = text.replace(key, "***")
+    text = text if len(text) < 600 else text[:600] + "…"
+    alias, label = endpoint.alias, endpoint.label
+    if "Timeout" in name or isinstance(e, TimeoutError):
+        return _Transient(ModelTimeoutError(f"{where}: timed out after {endpoint.config.timeout:g}s",
+                                            alias=alias, endpoint=label, transient=True))
+    if ("JSONDecodeError" in text or "Expecting value" in text or "invalid response from LLM endpoint" in text
+            or name == "APIResponseValidationError"):
+        return BadResponseError(f"{where}: the server returned a body that is not a JSON chat completion: {text}",
+                                alias=alias, endpoint=label)
+    if "ContextWindowExceeded" in name:
+        return ModelCallError(f"{where}: context window exceeded: {text}", alias=alias, endpoint=label)
+    if name in {"APIConnectionError", "RateLimitError", "InternalServerError", "ServiceUnavailableError",
+                "BadGatewayError"} or (isinstance(status, int) and status in _TRANSIENT_STATUS):
+        return _Transient(ModelCallError(f"{where}: transient fault ({name}, status {status}): {text}",
+                                         alias=alias, endpoint=label, transient=True))
+    return ModelCallError(f"{where}: {name} (status {status}): {text}", alias=alias, endpoint=label)
+
+
+def _completion_from_response(response: Any, endpoint: _Endpoint, where: str) -> Completion:
+    try:
+        choice = response.choices[0]
+        msg = choice.message
+        calls = [
+            ToolCall(id=c.id or f"call_{i}", name=c.function.name, arguments=c.function.arguments or "{}")
+            for i, c in enumerate(msg.tool_calls or [])
+        ]
+        usage = getattr(response, "usage", None)
+        return Completion(
+            message=Message.assistant(msg.content, calls or None),
+            usage=Usage(prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                        completion_tokens=getattr(usage, "completion_tokens", 0) or 0),
+            alias=endpoint.alias, model=endpoint.config.model, endpoint=endpoint.label,
+            finish_reason=getattr(choice, "finish_reason", None),
+        )
+    except (AttributeError, IndexError, TypeError, ValidationError) as e:
+        raise BadResponseError(f"{where}: malformed chat completion ({e!r})", alias=endpoint.alias,
+                               endpoint=endpoint.label) from e
+
+
+__all__ = [
+    "AliasConfig",
+    "CompletionCache",
+    "EndpointConfig",
+    "ModelPool",
+    "ModelsConfig",
+    "ScriptedRequest",
+    "default_models_path",
+    "load_models_config",
+]

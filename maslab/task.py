@@ -1,0 +1,59 @@
+"""Tasks in, solutions out: the two records that cross every system's boundary."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from maslab.messages import Message
+from maslab.trace import LedgerSnapshot
+
+
+class Task(BaseModel):
+    """One benchmark item or user question."""
+
+    id: str = ""
+    question: str
+    choices: list[str] | None = None
+    answer: str | None = None  # the reference answer, when known
+    domain: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_id(self) -> Task:
+        if not self.id:
+            self.id = hashlib.sha1(self.question.encode()).hexdigest()[:12]
+        return self
+
+    def prompt(self) -> str:
+        """The question with its lettered choices, as a model sees it."""
+        if not self.choices:
+            return self.question
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        lines = [self.question, ""] + [f"({letters[i]}) {c}" for i, c in enumerate(self.choices)]
+        return "\n".join(lines)
+
+
+class TraceStep(BaseModel):
+    """One model call of a run: who asked, what they saw, what came back."""
+
+    agent: str
+    role: str
+    alias: str
+    messages: list[Message]
+    reply: Message
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cache_hit: bool = False
+
+
+class Solution(BaseModel):
+    """What `Method.solve` returns: the answer, the full message trace and the usage ledger."""
+
+    answer: str
+    messages: list[TraceStep] = Field(default_factory=list)
+    usage: LedgerSnapshot = Field(default_factory=LedgerSnapshot)
+    metadata: dict[str, Any] = Field(default_factory=dict)

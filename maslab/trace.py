@@ -1,0 +1,229 @@
+"""Run records: structlog set-up, the usage ledger and JSONL run traces.
+
+Every model call made through the pool is recorded twice: into the pool's lifetime ledger and,
+when a run is in progress (`recording(...)`), into that run's own `RunRecorder`, which keeps
+the per-run ledger, the message trace and, if given a path, appends one JSON line per call.
+The recorder travels in a context variable, so concurrent runs sharing one pool stay apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from maslab.task import TraceStep
+
+_configured = False
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Configure structlog once: key-value lines on stderr, level from MASLAB_LOG (default warning)."""
+    global _configured
+    if _configured:
+        return
+    name = (level or os.environ.get("MASLAB_LOG", "warning")).upper()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            _redact_secrets,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, name, logging.WARNING)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    _configured = True
+
+
+_SECRET_KEYS = ("api_key", "authorization", "token", "secret", "password")
+
+
+def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event):
+        if any(s in key.lower() for s in _SECRET_KEYS):
+            event[key] = "***"
+    return event
+
+
+def get_logger(name: str) -> Any:
+    configure_logging()
+    return structlog.get_logger(name)
+
+
+class UsageRow(BaseModel):
+    """Usage of one (agent, role, alias) triple."""
+
+    agent: str
+    role: str
+    alias: str
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    retries: int = 0
+    cache_hits: int = 0
+    errors: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LedgerSnapshot(BaseModel):
+    """A frozen copy of a ledger, with totals and group-bys."""
+
+    rows: list[UsageRow] = Field(default_factory=list)
+
+    def _sum(self, field: str) -> Any:
+        return sum(getattr(r, field) for r in self.rows)
+
+    @property
+    def calls(self) -> int:
+        return self._sum("calls")
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self._sum("prompt_tokens")
+
+    @property
+    def completion_tokens(self) -> int:
+        return self._sum("completion_tokens")
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cache_hits(self) -> int:
+        return self._sum("cache_hits")
+
+    @property
+    def retries(self) -> int:
+        return self._sum("retries")
+
+    @property
+    def errors(self) -> int:
+        return self._sum("errors")
+
+    @property
+    def latency_s(self) -> float:
+        return self._sum("latency_s")
+
+    def by(self, key: str) -> dict[str, UsageRow]:
+        """Rows merged by 'agent', 'role' or 'alias'."""
+        out: dict[str, UsageRow] = {}
+        for r in self.rows:
+            k = getattr(r, key)
+            acc = out.setdefault(k, UsageRow(agent=r.agent if key == "agent" else "*",
+                                              role=r.role if key == "role" else "*",
+                                              alias=r.alias if key == "alias" else "*"))
+            for f in ("calls", "prompt_tokens", "completion_tokens", "latency_s", "retries", "cache_hits", "errors"):
+                setattr(acc, f, getattr(acc, f) + getattr(r, f))
+        return out
+
+
+class UsageLedger:
+    """Thread-safe running totals per (agent, role, alias)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str], UsageRow] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        agent: str,
+        role: str,
+        alias: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        latency_s: float = 0.0,
+        retries: int = 0,
+        cache_hit: bool = False,
+        error: bool = False,
+    ) -> None:
+        with self._lock:
+            row = self._rows.get((agent, role, alias))
+            if row is None:
+                row = self._rows[(agent, role, alias)] = UsageRow(agent=agent, role=role, alias=alias)
+            row.calls += 1
+            row.prompt_tokens += prompt_tokens
+            row.completion_tokens += completion_tokens
+            row.latency_s += latency_s
+            row.retries += retries
+            row.cache_hits += int(cache_hit)
+            row.errors += int(error)
+
+    def snapshot(self) -> LedgerSnapshot:
+        with self._lock:
+            return LedgerSnapshot(rows=[r.model_copy() for r in self._rows.values()])
+
+
+class RunRecorder:
+    """Everything one run produced: its ledger, its message trace and (optionally) a JSONL file."""
+
+    def __init__(self, trace_path: str | Path | None = None, run_id: str = "", cache_namespace: str = "") -> None:
+        self.ledger = UsageLedger()
+        self.cache_namespace = cache_namespace  # part of every cache key made in this run (e.g. "seed=1")
+        self.steps: list[TraceStep] = []
+        self.run_id = run_id
+        self.trace_path = Path(trace_path) if trace_path else None
+        self._lock = threading.Lock()
+        if self.trace_path:
+            self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def add_step(self, step: TraceStep, *, endpoint: str, retries: int) -> None:
+        with self._lock:
+            self.steps.append(step)
+        self.event(
+            "call",
+            agent=step.agent,
+            role=step.role,
+            alias=step.alias,
+            endpoint=endpoint,
+            prompt_tokens=step.prompt_tokens,
+            completion_tokens=step.completion_tokens,
+            latency_s=round(step.latency_s, 4),
+            cache_hit=step.cache_hit,
+            retries=retries,
+        )
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Append one event line to the trace file (no-op without a path)."""
+        if self.trace_path is None:
+            return
+        line = json.dumps({"event": kind, "run_id": self.run_id, **_redact_secrets(None, "", fields)},
+                          default=str)
+        with self._lock, self.trace_path.open("a") as f:
+            f.write(line + "\n")
+
+
+_current: contextvars.ContextVar[RunRecorder | None] = contextvars.ContextVar("maslab_run", default=None)
+
+
+def current_recorder() -> RunRecorder | None:
+    return _current.get()
+
+
+@contextlib.contextmanager
+def recording(recorder: RunRecorder) -> Iterator[RunRecorder]:
+    """Make `recorder` receive every model call made in this context (tasks spawned inside inherit it)."""
+    token = _current.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _current.reset(token)

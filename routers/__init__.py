@@ -1,0 +1,1 @@
+"""Model-routing policies (Avengers, fixed, random)."""

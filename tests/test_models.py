@@ -1,0 +1,221 @@
+"""The model pool against a real local HTTP server that injects faults (maslab.testing.FakeOpenAIServer),
+plus the cache modes, the usage ledger and least-in-flight balancing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+
+import pytest
+
+from maslab import Task, load_method
+from maslab.errors import (
+    BadResponseError,
+    CacheMissError,
+    ConfigError,
+    MaslabError,
+    ModelCallError,
+    ModelTimeoutError,
+    UnknownAliasError,
+)
+from maslab.messages import Message
+from maslab.models import ModelPool
+from maslab.testing import FakeOpenAIServer
+from maslab.trace import RunRecorder, recording
+
+
+def _pool(srv: FakeOpenAIServer, *, retries: int = 5, timeout: float = 10.0, cache: str | None = None,
+          mode: str = "read_write", concurrency: int = 64, key_env: str | None = None) -> ModelPool:
+    endpoint = {"model": "openai/fake-model", "api_base": srv.api_base, "timeout": timeout,
+                "max_concurrency": concurrency}
+    if key_env:
+        endpoint["api_key_env"] = key_env
+    return ModelPool.from_dict(
+        {"default": "fake", "models": {"fake": {"endpoints": [endpoint], "max_retries": retries,
+                                                "backoff_initial": 0.01, "backoff_max": 0.1}}},
+        cache_path=cache, cache_mode=mode,
+    )
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(seed=7) as srv:
+        yield srv
+
+
+async def test_transient_faults_are_retried_until_all_200_calls_succeed(server):
+    server.configure(transient_rate=0.3)
+    pool = _pool(server, retries=12)
+    results = await asyncio.gather(*(pool.complete("fake", f"question {i}", agent="a") for i in range(200)))
+    assert [r.text for r in results] == [f"echo: question {i}" for i in range(200)]
+    assert server.faults > 30  # ~30 % of ~285 requests: the faults really happened
+    assert server.requests == 200 + server.faults
+    snap = pool.ledger.snapshot()
+    assert snap.calls == 200 and snap.retries == server.faults and snap.errors == 0
+
+
+async def test_bad_request_fails_at_once_naming_alias_and_endpoint(server):
+    server.configure(mode="bad_request")
+    pool = _pool(server)
+    start = time.perf_counter()
+    with pytest.raises(ModelCallError) as err:
+        await pool.complete("fake", "hi")
+    assert time.perf_counter() - start < 5
+    assert server.requests == 1  # no retry
+    assert "'fake'" in str(err.value) and server.api_base in str(err.value)
+    assert not err.value.transient
+
+
+async def test_context_overflow_is_not_retried(server):
+    server.configure(mode="context_overflow")
+    pool = _pool(server)
+    with pytest.raises(ModelCallError, match="(?i)context"):
+        await pool.complete("fake", "hi")
+    assert server.requests == 1
+
+
+async def test_non_json_body_gives_a_clear_error(server):
+    server.configure(mode="non_json")
+    pool = _pool(server)
+    with pytest.raises(BadResponseError) as err:
+        await pool.complete("fake", "hi")
+    assert "not a JSON chat completion" in str(err.value) and "'fake'" in str(err.value)
+
+
+async def test_a_server_that_never_answers_hits_the_timeout(server):
+    server.configure(mode="hang")
+    pool = _pool(server, retries=1, timeout=0.5)
+    start = time.perf_counter()
+    with pytest.raises(ModelTimeoutError, match="fake"):
+        await pool.complete("fake", "hi")
+    elapsed = time.perf_counter() - start
+    assert elapsed < 8, elapsed
+    assert server.requests == 2  # the first try and one retry
+
+
+async def test_api_key_from_env_is_sent_and_never_in_errors(server, monkeypatch):
+    monkeypatch.setenv("MASLAB_TEST_KEY", "sk-secret-123456")
+    server.configure(mode="bad_request")
+    pool = _pool(server, key_env="MASLAB_TEST_KEY")
+    with pytest.raises(ModelCallError) as err:
+        await pool.complete("fake", "hi")
+    assert "sk-secret-123456" not in str(err.value)
+    monkeypatch.delenv("MASLAB_TEST_KEY")
+    with pytest.raises(ModelCallError, match="MASLAB_TEST_KEY is not set"):
+        await pool.complete("fake", "hi")
+
+
+async def test_unknown_alias_is_a_maslab_error():
+    pool = ModelPool.scripted(["x"])
+    with pytest.raises(UnknownAliasError, match="nope"):
+        await pool.complete("nope", "hi")
+    assert issubclass(UnknownAliasError, MaslabError)
+
+
+def test_models_config_errors_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="default alias"):
+        ModelPool.from_dict({"default": "x", "models": {"y": {"scripted": ["a"]}}})
+    with pytest.raises(ConfigError, match="endpoints"):
+        ModelPool.from_dict({"default": "y", "models": {"y": {}}})
+    bad = tmp_path / "models.yaml"
+    bad.write_text("default: [unclosed\n")
+    with pytest.raises(ConfigError, match="models.yaml"):
+        ModelPool.from_yaml(bad)
+
+
+async def test_self_consistency_second_run_is_served_from_cache_without_http(server, tmp_path):
+    counter = iter(range(10_000))
+    server.configure(reply=lambda req: f"sample {next(counter)}: the answer is {5 if next(counter) % 3 else 4}")
+    cache = tmp_path / "cache.sqlite"
+    task = Task(question="What is 2+3?")
+    first = await load_method("self_consistency", samples=5).solve(task, pool=_pool(server, cache=str(cache)))
+    assert server.requests == 5
+    with sqlite3.connect(cache) as db:
+        rows = db.execute("SELECT sample_index, completion FROM completions").fetchall()
+    assert sorted(r[0] for r in rows) == [0, 1, 2, 3, 4]
+    assert len({r[1] for r in rows}) == 5  # five distinct samples stored
+    second = await load_method("self_consistency", samples=5).solve(task, pool=_pool(server, cache=str(cache)))
+    assert server.requests == 5  # no HTTP request at all
+    assert second.answer == first.answer
+    assert second.usage.cache_hits == 5
+
+
+async def test_cache_modes(server, tmp_path):
+    cache = str(tmp_path / "c.sqlite")
+    await _pool(server, cache=cache).complete("fake", "hello")
+    assert server.requests == 1
+    replay = _pool(server, cache=cache, mode="replay")
+    assert (await replay.complete("fake", "hello")).cache_hit
+    with pytest.raises(CacheMissError):
+        await replay.complete("fake", "something new")
+    assert server.requests == 1
+    off = _pool(server, cache=cache, mode="off")
+    await off.complete("fake", "hello")
+    assert server.requests == 2
+    # sampling parameters are part of the key
+    rw = _pool(server, cache=cache)
+    await rw.complete("fake", "hello", temperature=0.9)
+    assert server.requests == 3
+
+
+async def test_cache_key_separates_agents_samples_and_namespaces(tmp_path):
+    calls = []
+    pool = ModelPool.scripted(lambda req: calls.append(req) or f"r{len(calls)}", cache_path=tmp_path / "c.sqlite")
+    a = await pool.complete(None, "q", agent="debater_1")
+    b = await pool.complete(None, "q", agent="debater_2")
+    c = await pool.complete(None, "q", agent="debater_1", sample_index=1)
+    with recording(RunRecorder(cache_namespace="seed=1")):
+        d = await pool.complete(None, "q", agent="debater_1")
+    assert len({a.text, b.text, c.text, d.text}) == 4 and len(calls) == 4
+    assert (await pool.complete(None, "q", agent="debater_2")).text == b.text and len(calls) == 4
+
+
+async def test_ledger_counts_per_agent_role_alias():
+    pool = ModelPool.scripted(lambda req: "one two three", "a", "b")
+    recorder = RunRecorder()
+    with recording(recorder):
+        await pool.complete("a", "x y", agent="solver_1", role="solver")
+        await pool.complete("b", "x y", agent="solver_2", role="solver")
+        await pool.complete("b", [Message.system("s"), Message.user("x")], agent="judge", role="judge")
+    await pool.complete("a", "outside the run", agent="other")
+    run = recorder.ledger.snapshot()
+    assert run.calls == 3 and pool.ledger.snapshot().calls == 4
+    assert run.by("role")["solver"].calls == 2 and run.by("alias")["b"].calls == 2
+    assert run.by("agent")["judge"].prompt_tokens == 2  # "s" + "x"
+    assert run.completion_tokens == 9
+    assert len(recorder.steps) == 3 and recorder.steps[0].agent == "solver_1"
+
+
+async def test_least_in_flight_balancing_and_concurrency_limit():
+    with FakeOpenAIServer(latency=0.2) as s1, FakeOpenAIServer(latency=0.2) as s2:
+        pool = ModelPool.from_dict({"default": "m", "models": {"m": {"endpoints": [
+            {"model": "openai/fake-model", "api_base": s1.api_base, "max_concurrency": 2},
+            {"model": "openai/fake-model", "api_base": s2.api_base, "max_concurrency": 2},
+        ]}}})
+        start = time.perf_counter()
+        await asyncio.gather(*(pool.complete("m", f"q{i}") for i in range(8)))
+        elapsed = time.perf_counter() - start
+        assert s1.requests == 4 and s2.requests == 4
+        # 8 calls, 4 slots in total, 0.2 s each: at least two waves
+        assert elapsed >= 0.38, elapsed
+
+
+async def test_tool_calls_round_trip_through_litellm(server):
+    server.configure(reply=lambda req: {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "2+3"}'}}
+    ]})
+    pool = _pool(server)
+    tools = [{"type": "function", "function": {"name": "calculator", "description": "math",
+                                                "parameters": {"type": "object", "properties": {}}}}]
+    c = await pool.complete("fake", "2+3?", tools=tools)
+    assert c.tool_calls[0].name == "calculator" and c.tool_calls[0].parsed_arguments() == {"expression": "2+3"}
+    assert server.last_request["tools"][0]["function"]["name"] == "calculator"
+
+
+def test_litellm_import_stays_offline():
+    from maslab.models import _import_litellm
+
+    _import_litellm()
+    assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"

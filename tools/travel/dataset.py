@@ -1,0 +1,37 @@
+"""T1 dialogues as `maslab.task.Task`s (one per dialogue) for the sweep runner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from maslab.tools.travel.dialogues import Dialogue, generate_dialogues
+from maslab.tools.travel.kb import get_kb
+
+from maslab.task import Task
+
+__all__ = ["dialogue_from_task", "t1_tasks"]
+
+
+def t1_tasks(n_dialogues: int, seed: int = 0, split: str = "test", categories: Sequence[str] | None = None,
+             *, kb_seed: int = 0, kb_scale: str = "test") -> list[Task]:
+    """`n_dialogues` generated dialogues of `split` (categories round-robin) as Tasks.
+
+    Each task's `question` is the rendered conversation, its `answer` the gold code of the last
+    user turn, its `domain` the category; ``metadata["dialogue"]`` holds the whole `Dialogue`
+    (JSON-ready dict: turns, gold code and gold cache per user turn), ``metadata["benchmark"]`` is
+    ``"t1"`` and ``metadata["kb"]`` the KB seed, scale and file path.
+    """
+    kb = get_kb(kb_seed, kb_scale)
+    tasks = []
+    for d in generate_dialogues(n_dialogues, seed=seed, split=split, categories=categories, kb=kb):
+        last = d.turns[d.user_turn_indices()[-1]]
+        question = "\n".join(f"{'User' if t.role == 'user' else 'Assistant'}: {t.text}" for t in d.turns)
+        tasks.append(Task(id=d.id, question=question, answer=last.code, domain=d.category, metadata={
+            "benchmark": "t1", "dialogue": d.model_dump(mode="json"),
+            "kb": {"seed": kb_seed, "scale": kb_scale, "path": str(kb.path)}}))
+    return tasks
+
+
+def dialogue_from_task(task: Task) -> Dialogue:
+    """The `Dialogue` stored in a T1 task's metadata."""
+    return Dialogue.model_validate(task.metadata["dialogue"])
