@@ -211,6 +211,14 @@ def llama_cpp_command(spec: ServeSpec, port: int, *, extra_bufts: bool = True) -
     ]  # fmt: skip
     if not _has_flag(spec.args, "--model_alias"):
         cmd += ["--model_alias", spec.served_model_name]
+    threads = _flag_value(spec.args, "--n_threads")
+    if threads is None:
+        threads = str(default_threads())
+        cmd += ["--n_threads", threads]
+    if not _has_flag(spec.args, "--n_threads_batch"):
+        # llama_cpp.server's default batch threads is every logical CPU; with hyper-threads or a
+        # busy machine its OpenMP workers spin-wait and prompt processing runs several times slower.
+        cmd += ["--n_threads_batch", threads]
     if not _has_flag(spec.args, "--interrupt_requests"):
         # llama_cpp.server's default (true) silently cuts a *streaming* answer short whenever
         # another request is queued; a pool sends concurrent requests, so queue them instead.
@@ -218,6 +226,15 @@ def llama_cpp_command(spec: ServeSpec, port: int, *, extra_bufts: bool = True) -
     if spec.gpus and not _has_flag(spec.args, "--n_gpu_layers"):
         cmd += ["--n_gpu_layers", "-1"]
     return [*cmd, *spec.args]
+
+
+def default_threads() -> int:
+    """llama.cpp threads: half the CPUs this process may run on (about the physical cores), at least 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // 2)
 
 
 def vllm_command(spec: ServeSpec, port: int) -> tuple[list[str], dict[str, str]]:

@@ -180,6 +180,10 @@ def test_llama_cpp_command_for_gguf_path(tmp_path):
     assert val("--host") == "127.0.0.1" and val("--port") == "7001" and val("--n_ctx") == "512"
     assert val("--model_alias") == "tiny.Q4"
     assert val("--interrupt_requests") == "false"
+    assert val("--n_threads_batch") == "2" and cmd.count("--n_threads") == 1  # the user's thread count
+    auto = llama_cpp_command(ServeSpec(engine="llama.cpp", model=str(gguf)), 7001)
+    n = str(serve.default_threads())
+    assert auto[auto.index("--n_threads") + 1] == n and auto[auto.index("--n_threads_batch") + 1] == n
     assert cmd[-2:] == ["--n_threads", "2"]
     assert "--n_gpu_layers" not in cmd
     gpu_cmd, env = serve.server_command(ServeSpec(engine="llama.cpp", model=str(gguf), gpus=[1]), 7001)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pydantic
 import pytest
-
 from maslab.tools.travel.cache import CacheKeyError, ToolCache
+from maslab.tools.travel.dialogues import DialogueTurn
 from maslab.tools.travel.execute import execute_plan, plan_graph
 from maslab.tools.travel.kb import build_kb, haversine_miles, load_kb
 from maslab.tools.travel.metrics import aggregate, score_turn
-from maslab.tools.travel.dialogues import DialogueTurn
 from maslab.tools.travel.table import Table
 from maslab.tools.travel.tools import TOOL_CATEGORIES, TOOL_NAMES, TravelTools
 
@@ -212,11 +210,12 @@ def test_sandbox_kills_an_infinite_loop(kb):
 def test_sandbox_blocks_deletion_with_os(kb, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
-    os.chmod(tmp_path, 0o777)
-    os.chmod(victim, 0o666)
+    escape = ("wrap = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]\n"
+              f"wrap.__init__.__globals__['remove']({str(victim)!r})\n")  # gets os without importing it
     for code in (f"import os\nos.remove({str(victim)!r})\n",
                  f"__import__('os').remove({str(victim)!r})\n",
-                 "import shutil\nshutil.rmtree('/work')\n"):
+                 "import shutil\nshutil.rmtree('/work')\n",
+                 escape):
         res = execute_plan(code, ToolCache(), kb.path)
         assert not res.ok and res.error_category == "other", code
     assert victim.read_text() == "keep me"

@@ -26,6 +26,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, Literal, get_args
 
 from maslab.tools.travel.cache import ToolCache
@@ -473,24 +474,26 @@ def _h_intro(b: _Builder, variant: str) -> None:
     checkin = b.mid_date()
     checkout = (date.fromisoformat(checkin) + timedelta(nights)).isoformat()
     b.ctx["hotels"] = {"city": city, "checkin": checkin, "checkout": checkout, "filters": {}}
-    cp, ci, co = b.city_ph(city), b.date_ph("CHECK_IN_DATE", checkin), b.date_ph("CHECK_OUT_DATE", checkout)
+    # placeholders are created on first use, so every recorded one appears in a template
+    cp, ci = partial(b.city_ph, city), partial(b.date_ph, "CHECK_IN_DATE", checkin)
+    co = partial(b.date_ph, "CHECK_OUT_DATE", checkout)
     args: list[tuple[str, Any]] = [("city", city), ("checkin_date", checkin), ("checkout_date", checkout)]
     if variant == "nights":
         n = b.ph("NUM_NIGHTS", str(nights))
         pre = [Op("checkout_date", "adjust_date", [("date", checkin), ("days", nights)])]
-        b.search("hotels", f"Find me a hotel in {cp}, checking in on {ci} for {n} nights.",
+        b.search("hotels", f"Find me a hotel in {cp()}, checking in on {ci()} for {n} nights.",
                  [("city", city), ("checkin_date", checkin), ("checkout_date", Var("checkout_date"))],
                  why + " Check-out is check-in plus the nights, via adjust_date.", pre=pre)
     elif variant == "missing_dates":
-        b.seek(b.rng.choice([f"I'm looking for a hotel in {cp}.", f"Can you help me find a place to stay in {cp}?"]),
+        b.seek(b.rng.choice([f"I'm looking for a hotel in {cp()}.", f"Can you help me find a place to stay in {cp()}?"]),
                "check-in and check-out dates", "Happy to help! What are your check-in and check-out dates?")
-        b.search("hotels", f"I'll check in on {ci} and check out on {co}.", args, why)
+        b.search("hotels", f"I'll check in on {ci()} and check out on {co()}.", args, why)
     elif variant == "missing_city" and not f:
-        b.seek(f"I need a hotel from {ci} to {co}.", "city", "Sure! Which city will you be staying in?")
-        b.search("hotels", f"In {cp}, please.", args, why)
+        b.seek(f"I need a hotel from {ci()} to {co()}.", "city", "Sure! Which city will you be staying in?")
+        b.search("hotels", f"In {cp()}, please.", args, why)
     else:
-        b.search("hotels", b.rng.choice([f"I need a hotel in {cp} from {ci} to {co}.",
-                                         f"Can you find hotels in {cp}? I'm checking in {ci} and out {co}."]),
+        b.search("hotels", b.rng.choice([f"I need a hotel in {cp()} from {ci()} to {co()}.",
+                                         f"Can you find hotels in {cp()}? I'm checking in {ci()} and out {co()}."]),
                  args, why)
 
 
@@ -574,16 +577,16 @@ def _r_intro(b: _Builder, variant: str) -> None:
     b.ctx["restaurants"] = {"city": city, "filters": {}}
     cuisines = sorted({r["cuisine"] for r in b.kb.restaurants(city)}) or ["Italian"]
     cuisine = b.rng.choice(cuisines)
-    cp, cu = b.city_ph(city), b.ph("CUISINE", cuisine)
+    cp, cu = partial(b.city_ph, city), partial(b.ph, "CUISINE", cuisine)
     if variant == "missing_city" and _context_city(b) is None:
-        b.seek(f"I'm in the mood for {cu} food. Any suggestions?", "city", "Sounds delicious! Which city are you in?")
-        b.search("restaurants", f"I'm in {cp}.", [("city", city), ("cuisine", cuisine)], why)
+        b.seek(f"I'm in the mood for {cu()} food. Any suggestions?", "city", "Sounds delicious! Which city are you in?")
+        b.search("restaurants", f"I'm in {cp()}.", [("city", city), ("cuisine", cuisine)], why)
     elif variant == "cuisine":
-        b.search("restaurants", f"Can you find {cu} restaurants in {cp}?", [("city", city), ("cuisine", cuisine)],
+        b.search("restaurants", f"Can you find {cu()} restaurants in {cp()}?", [("city", city), ("cuisine", cuisine)],
                  why + " The cuisine is an optional filter the user gave.")
     else:
-        b.search("restaurants", b.rng.choice([f"What restaurants are there in {cp}?",
-                                              f"Can you recommend some places to eat in {cp}?"]),
+        b.search("restaurants", b.rng.choice([f"What restaurants are there in {cp()}?",
+                                              f"Can you recommend some places to eat in {cp()}?"]),
                  [("city", city)], why)
 
 
@@ -637,16 +640,16 @@ def _a_intro(b: _Builder, variant: str) -> None:
     b.ctx["attractions"] = {"city": city, "filters": {}}
     types = sorted({r["type"] for r in b.kb.attractions(city)}) or ["scenic"]
     kind = b.rng.choice(types)
-    cp, tp = b.city_ph(city), b.ph("ATTRACTION_TYPE", kind)
+    cp, tp = partial(b.city_ph, city), partial(b.ph, "ATTRACTION_TYPE", kind)
     if variant == "missing_city" and _context_city(b) is None:
-        b.seek(f"I'd love to visit some {tp} attractions.", "city", "Great idea! Which city will you be in?")
-        b.search("attractions", f"In {cp}.", [("city", city), ("attraction_type", kind)], why)
+        b.seek(f"I'd love to visit some {tp()} attractions.", "city", "Great idea! Which city will you be in?")
+        b.search("attractions", f"In {cp()}.", [("city", city), ("attraction_type", kind)], why)
     elif variant == "type":
-        b.search("attractions", f"Are there any {tp} attractions in {cp}?", [("city", city), ("attraction_type", kind)],
+        b.search("attractions", f"Are there any {tp()} attractions in {cp()}?", [("city", city), ("attraction_type", kind)],
                  why + " The type is an optional filter the user gave.")
     else:
-        b.search("attractions", b.rng.choice([f"What attractions are there in {cp}?",
-                                              f"What can I see and do in {cp}?"]), [("city", city)], why)
+        b.search("attractions", b.rng.choice([f"What attractions are there in {cp()}?",
+                                              f"What can I see and do in {cp()}?"]), [("city", city)], why)
 
 
 def _a_refine(b: _Builder, what: str) -> None:

@@ -1,0 +1,62 @@
+"""The `maslab` command: instant help, the method list, models listing, ask on scripted models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from maslab.cli import main
+
+THIRTEEN = {"vanilla", "cot", "self_consistency", "llm_debate", "mad", "self_refine", "reflexion", "agentverse",
+            "dylan", "macnet", "mixture_of_agents", "camel", "mav"}
+
+
+def test_help_is_instant_and_imports_nothing_heavy():
+    code = ("import sys, time; t = time.perf_counter(); from maslab.cli import build_parser; "
+            "build_parser().format_help(); "
+            "heavy = [m for m in ('litellm', 'langgraph', 'torch', 'sentence_transformers', 'faiss', 'structlog') "
+            "if m in sys.modules]; print(heavy, time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    heavy, _ = out.rsplit(" ", 1)
+    assert heavy == "[]", out
+    start = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "maslab.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "bench" in r.stdout and "validate" in r.stdout
+    assert time.perf_counter() - start < 1.0
+
+
+def test_methods_lists_all_thirteen_systems_with_citations(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in THIRTEEN:
+        assert name in out
+    assert "arXiv 2305.14325" in out  # llm_debate's citation
+
+
+def test_every_registered_system_has_a_citation_and_config():
+    from maslab.method import list_methods
+
+    methods = list_methods()
+    assert THIRTEEN <= set(methods)
+    for name, cls in methods.items():
+        assert cls.citation and cls.roles, name
+        cls.Config()  # published defaults are valid
+
+
+def test_ask_on_a_scripted_models_file(tmp_path, capsys):
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['It is 5.']}\n")
+    assert main(["ask", "What is 2+3?", "--models", str(models)]) == 0
+    assert capsys.readouterr().out.strip() == "It is 5."
+    assert main(["ask", "q", "--models", str(models), "--model", "nope"]) == 2
+    assert "unknown model alias 'nope'" in capsys.readouterr().err
+
+
+def test_models_lists_aliases_and_checks_health(tmp_path, capsys):
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['x']}\n  far:\n    endpoints:\n"
+                      "      - {model: openai/x, api_base: 'http://127.0.0.1:9/v1'}\n")
+    assert main(["models", "--check", "--models", str(models)]) == 0
+    out = capsys.readouterr().out
+    assert "s (default)" in out and "127.0.0.1:9" in out and "DOWN" in out

@@ -1,0 +1,89 @@
+"""End to end on the embedded model: SmolLM2-135M-Instruct on a real llama.cpp server on loopback.
+The model is weak; these tests check that every layer (HTTP, litellm, retries, cache, graphs, CLI) works
+for real, not that the answers are right."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from maslab import Task, load_method
+from maslab.models import ModelPool
+from maslab.workflow import load_workflow
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO / "workflows").glob("*.yaml"))
+
+
+async def test_vanilla_on_the_embedded_model(embedded_pool):
+    solution = await load_method("vanilla").solve(Task(question="What is 2+3?"), pool=embedded_pool)
+    assert solution.answer.strip()
+    assert solution.usage.calls == 1 and solution.usage.completion_tokens > 0 and solution.usage.prompt_tokens > 0
+
+
+async def test_self_consistency_on_the_embedded_model_and_its_cache_replay(embedded_server, tmp_path):
+    from maslab.serve import litellm_model
+
+    config = {"default": "smol", "models": {"smol": {"endpoints": [
+        {"model": litellm_model(embedded_server.spec), "api_base": embedded_server.api_base}]}}}
+    cache = tmp_path / "cache.sqlite"
+    task = Task(question="What is 2+3?")
+    first = await load_method("self_consistency", samples=3).solve(
+        task, pool=ModelPool.from_dict(config, cache_path=cache, overrides={"max_tokens": 32}))
+    assert first.usage.calls == 3 and first.usage.cache_hits == 0 and first.answer.strip()
+    replay = await load_method("self_consistency", samples=3).solve(
+        task, pool=ModelPool.from_dict(config, cache_path=cache, cache_mode="replay", overrides={"max_tokens": 32}))
+    assert replay.answer == first.answer and replay.usage.cache_hits == 3
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+async def test_every_workflow_runs_once_on_the_embedded_model(path, embedded_pool):
+    method = load_workflow(path, aliases=embedded_pool.aliases).to_method()
+    solution = await method.solve(Task(question="What is 6 times 7?"), pool=embedded_pool)
+    assert isinstance(solution.answer, str)
+    assert solution.usage.calls >= 1 and solution.usage.errors == 0
+    assert solution.usage.calls == len(solution.messages)
+
+
+def _llama_servers() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def test_maslab_ask_starts_the_embedded_server_and_leaves_none_behind(tmp_path):
+    from tests.conftest import _embedded_available
+
+    if _embedded_available():
+        pytest.skip(_embedded_available())
+    before = _llama_servers()
+    env = {**os.environ, "MASLAB_HOME": str(tmp_path / "home")}
+    r = subprocess.run([sys.executable, "-m", "maslab.cli", "ask", "What is 2+3?", "--max-tokens", "32"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+    deadline = time.time() + 10
+    while _llama_servers() - before and time.time() < deadline:
+        time.sleep(0.2)
+    assert not (_llama_servers() - before)
+
+
+def test_maslab_run_writes_trace_and_result(embedded_models_file, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "maslab.cli", "run", str(REPO / "workflows" / "vanilla.yaml"),
+                        "--question", "Name a colour.", "--models", str(embedded_models_file),
+                        "--max-tokens", "16", "--runs-dir", str(tmp_path / "runs")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    import json
+
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["answer"].strip() == r.stdout.strip()
+    events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    calls = [e for e in events if e["event"] == "call"]
+    assert len(calls) == 1 and calls[0]["alias"] == "smol" and calls[0]["completion_tokens"] > 0
