@@ -1,4 +1,4 @@
-"""Mixture-of-Agents (Wang et al., arXiv 2406.04692): layers of proposers, each refining the last layer's answers.
+"""Mixture-of-Agents (Wang et al., arXiv 2406.04692): layers of proposers refine the previous layer's answers.
 
     1. layer 1: `proposers` agents answer the query independently, concurrently;
     2. layer l = 2 … `layers`: every proposer receives ALL of layer l−1's answers under the

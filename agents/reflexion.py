@@ -3,7 +3,8 @@
 Code tasks (`task.domain == "code"`, or `mode: code`) — the paper's programming setting:
 
     1. the tester writes unit tests (assert statements) from the signature and docstring, once;
-       the first `max_tests` asserts that parse are kept (parsed with `ast`, never evaluated here);
+       the first `max_tests` asserts that parse are kept (parsed with `ast`, never evaluated here;
+       with none, a trial passes when the implementation runs without error);
     2. trial t: the actor writes the full implementation — trial 1 from the task alone, later
        trials from its previous implementation, that implementation's test results and the
        reflections in memory;
@@ -60,6 +61,9 @@ REFLECTOR_REASONING_PROMPT = (
 
 TEST_REQUEST = ("{prompt}\n\nWrite at most {n} unit tests for this function, each a single Python `assert` "
                 "statement calling the function, in one ```python block.")
+RETRY_REQUEST = ("\n\n[Your previous {what}]:\n{attempt}\n\n[{results} of your previous {what}]:\n{feedback}\n\n"
+                 "[Reflections on your earlier attempts]:\n{memory}\n\nUsing these reflections, write an improved {what}.")
+REFLECT_REQUEST = "Task:\n{task}\n\n[Your {what}]:\n{attempt}\n\n[{results}]:\n{feedback}\n\n[Reflection]:"
 MARK = "[reflexion-test]"
 _VERDICT = re.compile(r"\b(in)?correct\b", re.IGNORECASE)
 
@@ -132,11 +136,11 @@ def test_report(result: Any, tests: list[str]) -> tuple[bool, str]:
         parts.append("Tests passed:\n" + "\n".join(passed))
     if failed:
         parts.append("Tests failed:\n" + "\n".join(failed))
-    if not ok and len(passed) + len(failed) < len(tests):
-        why = result.error or (result.stderr or "").strip()[-1500:] or "the program stopped early"
-        parts.append(f"The program did not finish its tests: {why}")
     if not tests:
-        parts.append("No unit tests were available; the program " + ("ran without error." if ok else "failed."))
+        parts.append("No unit tests were available." + (" The program ran without error." if ok else ""))
+    if not ok and (not tests or len(passed) + len(failed) < len(tests)):
+        why = result.error or (result.stderr or "").strip()[-1500:] or "it stopped early"
+        parts.append(f"The program failed{' before finishing its tests' if tests else ''}: {why}")
     return ok, "\n\n".join(parts)
 
 
@@ -188,16 +192,18 @@ class Reflexion(Method):
             reply = await ctx.ask(tester, TEST_REQUEST.format(prompt=state["task"].prompt(), n=cfg.max_tests))
             return {"tests": parse_tests(reply, cfg.max_tests)}
 
+        def words(task: Task) -> dict[str, str]:
+            return {"what": "implementation", "results": "Unit test results"} if is_code(task) else \
+                {"what": "answer", "results": "Evaluation"}
+
         async def act(state: State) -> State:
             task, trial, code = state["task"], state.get("trial", 0) + 1, is_code(state["task"])
             actor = ctx.agent("actor", ACTOR_CODE_PROMPT if code else "")
             prompt = task.prompt() if code else f"{task.prompt()}\n\n{ACTOR_REASONING_PROMPT}"
             if trial > 1:
                 memory = "\n".join(f"- {r}" for r in state["reflections"][-cfg.memory:])
-                label = ("implementation", "unit test results") if code else ("answer", "evaluation")
-                prompt += (f"\n\n[Your previous {label[0]}]:\n{state['attempt']}\n\n[{label[1].capitalize()} of the "
-                           f"previous {label[0]}]:\n{state['feedback']}\n\n[Reflections on your earlier attempts]:\n"
-                           f"{memory}\n\nUsing these reflections, write an improved {label[0]}.")
+                prompt += RETRY_REQUEST.format(attempt=state["attempt"], feedback=state["feedback"], memory=memory,
+                                               **words(task))
             reply = await ctx.ask(actor, prompt)
             return {"trial": trial, "attempt": extract_code(reply) if code else reply}
 
@@ -221,12 +227,10 @@ class Reflexion(Method):
                                  "reflections": state.get("reflections", [])}}
 
         async def reflect(state: State) -> State:
-            code = is_code(state["task"])
-            reflector = ctx.agent("reflector", REFLECTOR_CODE_PROMPT if code else REFLECTOR_REASONING_PROMPT)
-            what = "Implementation" if code else "Answer"
-            reflection = await ctx.ask(reflector, f"Task:\n{state['task'].prompt()}\n\n[{what}]:\n{state['attempt']}"
-                                                  f"\n\n[{'Test results' if code else 'Evaluation'}]:\n{state['feedback']}"
-                                                  "\n\n[Reflection]:")
+            task = state["task"]
+            reflector = ctx.agent("reflector", REFLECTOR_CODE_PROMPT if is_code(task) else REFLECTOR_REASONING_PROMPT)
+            reflection = await ctx.ask(reflector, REFLECT_REQUEST.format(
+                task=task.prompt(), attempt=state["attempt"], feedback=state["feedback"], **words(task)))
             return {"reflections": [*state.get("reflections", []), reflection]}
 
         def after_evaluation(state: State) -> str:

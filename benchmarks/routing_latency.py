@@ -8,7 +8,7 @@ per-topic correctness for a 22-model pool), calibrates with MiniLM on the CPU at
 
 and prints mean / p50 / p95 in milliseconds for each, for top_k=1 (paper) and top_k=3 (soft rule).
 
-    python benchmarks/routing_latency.py [--records 10000] [--k 64] [--queries 2000] [--text-queries 200]
+    python benchmarks/routing_latency.py [--records 10000] [--k 64] [--queries 1000] [--text-queries 100]
                                          [--cache .cache/bench_embeddings.sqlite]
 """
 
@@ -81,8 +81,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=10_000)
     ap.add_argument("--k", type=int, default=64)
-    ap.add_argument("--queries", type=int, default=2000, help="held-out queries routed from pre-computed vectors")
-    ap.add_argument("--text-queries", type=int, default=200, help="held-out queries routed from text")
+    ap.add_argument("--queries", type=int, default=1000, help="held-out queries routed from pre-computed vectors")
+    ap.add_argument("--text-queries", type=int, default=100, help="held-out queries routed from text")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--cache", default=None, help="SQLite embedding cache to reuse between runs")
     args = ap.parse_args()

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system parameter")
     p.add_argument("--max-tokens", type=int, default=256, help="completion-token cap per call (default 256)")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
+    p.add_argument("--trace", metavar="FILE", help="write the run's JSONL trace (one line per model call)")
     _common(p)
 
     p = sub.add_parser("run", help="run a workflow on a question or a dataset")
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("graph", help="draw a workflow's agent graph (Mermaid text, or --png)")
-    p.add_argument("workflow")
+    p.add_argument("workflow", help="a workflow file, or with --plan a Python plan (T1 tool-dependency graph)")
+    p.add_argument("--plan", action="store_true", help="WORKFLOW is a T1 plan: draw which call feeds which")
     p.add_argument("--png", metavar="FILE", help="also draw it to a PNG file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     _common(p)
@@ -170,7 +172,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         params.setdefault("model", args.model)
     method = load_method(args.method, **params)
     pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
-    solution = _run(method.solve(args.question, pool=pool))
+    from maslab.trace import RunRecorder
+
+    solution = _run(method.solve(args.question, pool=pool, recorder=RunRecorder(args.trace, run_id="ask")))
     print(solution.answer)
     return 0
 
@@ -223,6 +227,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
+    if args.plan:
+        from maslab.agents.t1 import plan_mermaid
+
+        print(plan_mermaid(Path(args.workflow).read_text()))
+        return 0
     from maslab.workflow import load_workflow
 
     workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=args.set)
@@ -245,7 +254,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not specs:
         _error("no alias in the models file has a `serve:` entry")
         return 2
-    serve_forever(specs)
+    def ready(handles: dict[str, Any]) -> None:
+        for alias, h in handles.items():
+            _console().print(f"[green]{alias}[/] ({h.spec.engine}: {h.spec.model}) on {h.api_base}  pid {h.pid}")
+        _console().print("[dim]serving until Ctrl-C; other maslab commands on this machine reuse these servers[/]")
+
+    serve_forever(specs, ready=ready)
     return 0
 
 

@@ -521,7 +521,27 @@ def start_server(alias: str, spec: ServeSpec) -> ServerHandle:
         return _launch(alias, spec, extra_bufts=False)
 
 
-def _launch(alias: str, spec: ServeSpec, *, extra_bufts: bool) -> ServerHandle:
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself holds the listening TCP socket on `port` (Linux /proc; True elsewhere)."""
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(FileNotFoundError), open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A = LISTEN
+                        inodes.add(fields[9])
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except (OSError, ValueError, IndexError):
+        return True
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}:
+                return True
+    return False
+
+
+def _launch(alias: str, spec: ServeSpec, *, extra_bufts: bool, attempt: int = 1) -> ServerHandle:
     if spec.port is not None:
         port = spec.port
         if _port_in_use(spec.host, port):
@@ -559,7 +579,14 @@ def _launch(alias: str, spec: ServeSpec, *, extra_bufts: bool) -> ServerHandle:
                 f"(log: {log_path}):\n{_tail(log_path)}"
             )
         if _models_ok(api_base, timeout=2.0) and proc.poll() is None:
-            break
+            if _listens_on(proc.pid, port):
+                break
+            # Another process grabbed the port between free_port() and our bind: ours will fail to bind.
+            handle.stop(grace=2.0)
+            if spec.port is None and attempt < 3:
+                _log.warning("server_port_taken", alias=alias, port=port, retry=attempt + 1)
+                return _launch(alias, spec, extra_bufts=extra_bufts, attempt=attempt + 1)
+            raise ServeError(f"cannot serve {alias!r}: another process answers on port {port}")
         if time.monotonic() > deadline:
             handle.stop(grace=2.0)
             raise ServeError(
@@ -598,7 +625,7 @@ def _warm_up(handle: ServerHandle, *, timeout: float, extra_bufts: bool) -> None
         status = type(exc).__name__
     with contextlib.suppress(subprocess.TimeoutExpired):
         if status != 200:
-            handle.process.wait(1.0)  # let a crashing server finish dying
+            handle.process.wait(5.0)  # let a crashing server finish dying
     code = handle.process.poll()
     if code is not None:
         handle.stop()

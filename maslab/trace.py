@@ -13,6 +13,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -49,12 +50,15 @@ def configure_logging(level: str | None = None) -> None:
     _configured = True
 
 
-_SECRET_KEYS = ("api_key", "authorization", "token", "secret", "password")
+_SECRET_KEY = re.compile(r"(api_?key|authorization|password|passwd|secret|bearer|credential|^token$|_token$)",
+                         re.IGNORECASE)
+_COUNTERS = {"prompt_tokens", "completion_tokens", "total_tokens", "max_tokens"}
 
 
 def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Replace the values of secret-looking keys (api_key, authorization, access_token …) with ***."""
     for key in list(event):
-        if any(s in key.lower() for s in _SECRET_KEYS):
+        if key not in _COUNTERS and _SECRET_KEY.search(key):
             event[key] = "***"
     return event
 

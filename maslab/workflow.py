@@ -371,13 +371,13 @@ def _check_cycles(spec: GraphWorkflow, edges: list[Edge], loc: _Locator) -> None
                 full.add_edge(s, t, edge=e)
                 if e.condition is None:
                     plain.add_edge(s, t, edge=e)
-    for cycle in nx.simple_cycles(plain):
-        first = plain.edges[cycle[0], cycle[1 % len(cycle)]]["edge"]
+    for cycle in map(_canonical_cycle, nx.simple_cycles(plain)):
+        first = min((plain.edges[p]["edge"] for p in _cycle_pairs(cycle)), key=lambda e: e.index)
         loc.add(("graph", first.index), f"cycle {' -> '.join([*cycle, cycle[0]])} has no exit: make one of its "
                 "edges conditional (`when`/`unless`) with `max_rounds`")
-    for cycle in nx.simple_cycles(full):
-        pairs = list(zip(cycle, [*cycle[1:], cycle[0]], strict=True))
-        conditional = [full.edges[p]["edge"] for p in pairs if full.edges[p]["edge"].condition is not None]
+    for cycle in map(_canonical_cycle, nx.simple_cycles(full)):
+        conditional = sorted((full.edges[p]["edge"] for p in _cycle_pairs(cycle)
+                              if full.edges[p]["edge"].condition is not None), key=lambda e: e.index)
         if conditional and not any(c.condition.max_rounds for c in conditional):  # type: ignore[union-attr]
             loc.add(("graph", conditional[0].index), f"loop {' -> '.join([*cycle, cycle[0]])} has no bound: "
                     "add `max_rounds: N` to its conditional edge")
@@ -387,6 +387,16 @@ def _check_cycles(spec: GraphWorkflow, edges: list[Edge], loc: _Locator) -> None
     unreachable = set(spec.agents) - set().union(*(nx.descendants(full, n) | {n} for n in entries)) if entries else set()
     for n in sorted(unreachable):
         loc.add(("agents", n), f"agent {n!r} can never run (no path from an entry agent)")
+
+
+def _canonical_cycle(cycle: list[str]) -> list[str]:
+    """A cycle rotated to start at its smallest name, so messages do not depend on networkx's order."""
+    i = cycle.index(min(cycle))
+    return cycle[i:] + cycle[:i]
+
+
+def _cycle_pairs(cycle: list[str]) -> list[tuple[str, str]]:
+    return list(zip(cycle, [*cycle[1:], cycle[0]], strict=True))
 
 
 # --------------------------------------------------------------------------- the declared-graph system

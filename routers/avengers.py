@@ -7,11 +7,12 @@ query, finds the nearest cluster centre(s) with faiss and returns the best model
 (spec §3, `../shared/specs/avengers.md`). Voting over the routed model's samples is in
 `maslab.routers.voting`; generation (Self-Consistency, Model-Switch) belongs to the `avengers` system.
 
-Decisions where the spec leaves a choice (each is a parameter unless marked fixed):
+Decisions where the spec leaves a choice:
 
 - Routing follows the paper by default: ``top_k=1`` (nearest cluster only), ``top_n=1``; the code's
   soft rule is available with ``top_k > 1``. ``beta=3.0`` is the reference code's default (its configs
   and ablation use 6.0); ``default_rank=999`` as in the code. With ``top_k=1`` beta is irrelevant.
+  The softmax is shifted by the smallest distance (the code's max-logit shift), so it never overflows.
 - ``distance="dot"`` (code; d = 1 − centre·q with centres not re-normalised) is the default;
   ``"euclidean"`` uses d = ½‖centre − q‖², which orders clusters as the k-means assignment does and
   equals 1 − centre·q whenever a centre has unit norm (so the softmax scale is comparable).
@@ -28,11 +29,17 @@ Decisions where the spec leaves a choice (each is a parameter unless marked fixe
   m, stable on ties. ``frequency`` (code): top-1 counts, then the code's top-2 counter (top-1 counts
   1, top-2 counts ½), clusters visited in id order, ``Counter.most_common`` order, then remaining
   models in sorted id order; unlike the code (``list(set(...))``) the result keeps this order.
-- K is clamped, with a warning, to the number of distinct normalised embeddings.
+- Queries are embedded exactly as stored: a record's ``query`` is already the templated prompt, and
+  routing must be given the same templated text. ``frequency`` is kept but unused (ablation only).
+- K is clamped, with a warning, to the number of distinct normalised embeddings. Rankings list every
+  model with records in the cluster (the whole pool, as the code does); a cluster without members
+  (degenerate data only) has an empty ranking and adds nothing to any score.
 - ``records_from_store``: several rows for the same (dataset, task, model) — seeds, a retried
   row, pooled methods — count as correct when a strict majority of them is; ``frequency`` stays
   empty. ``split_records`` splits each dataset (sorted by name) with one seeded numpy generator,
   ceil(30 %) to test, keeping the records' original order inside each part.
+- Routing applies the persisted sklearn ``Normalizer(norm="l2")`` with the same numpy operations
+  sklearn uses (its input validation dominated per-query latency); any other normaliser is called.
 - Artefacts in a directory: ``centres.npy`` (float64, as fitted), ``rankings.json`` (spec shape),
   ``models.json`` (id→name), ``normalizer.joblib``, ``config.json``, ``heatmap.png``. The embedder is
   saved as a spec (never a key) so `Router.load` can rebuild it lazily on the first `route`.
@@ -44,6 +51,7 @@ import asyncio
 import json
 import math
 import sqlite3
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -108,7 +116,7 @@ def load_records(path: str | Path) -> list[CalibrationRecord]:
     if not path.is_file():
         raise RecordsError(f"{path}: no such file")
     out: list[CalibrationRecord] = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -381,8 +389,10 @@ class Router:
         self.config = config
         self._embedder = embedder
         self._index: Any = None
+        self._index_lock = threading.Lock()
         self._pos = {c: {m: i for i, m in enumerate(st.ranking)} for c, st in self.rankings.items()}
         self._by_name = {name: mid for mid, name in self.models.items()}
+        self._fast_l2 = type(normalizer).__name__ == "Normalizer" and getattr(normalizer, "norm", None) == "l2"
 
     # ----------------------------------------------------------------- properties
 
@@ -412,17 +422,25 @@ class Router:
 
     def _faiss_index(self) -> Any:
         if self._index is None:
-            import faiss
+            with self._index_lock:
+                if self._index is None:
+                    import faiss
 
-            index = faiss.IndexFlatIP(self.dim) if self.config.distance == "dot" else faiss.IndexFlatL2(self.dim)
-            index.add(np.ascontiguousarray(self.centres, dtype=np.float32))
-            self._index = index
+                    index = faiss.IndexFlatIP(self.dim) if self.config.distance == "dot" else faiss.IndexFlatL2(self.dim)
+                    index.add(np.ascontiguousarray(self.centres, dtype=np.float32))
+                    self._index = index
         return self._index
 
     def _normalise(self, vec: np.ndarray) -> np.ndarray:
         v = np.asarray(vec, dtype=np.float64).reshape(1, -1)
         if v.shape[1] != self.dim:
             raise RouterError(f"embedding has dimension {v.shape[1]}, the router's centres have {self.dim}")
+        if self._fast_l2:
+            # exactly sklearn's dense l2 `normalize` (einsum row norms, zero norms left as 1), without
+            # its per-call validation, which costs ~10x the rest of routing
+            norm = np.sqrt(np.einsum("ij,ij->i", v, v))
+            norm[norm < 10 * np.finfo(norm.dtype).eps] = 1.0
+            return (v / norm[:, None])[0]
         return np.asarray(self.normalizer.transform(v), dtype=np.float64)[0]
 
     def _distances(self, q: np.ndarray, ids: np.ndarray) -> np.ndarray:

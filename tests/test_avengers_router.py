@@ -134,6 +134,9 @@ class Memo:
         self.name = inner.name
         self.seen: dict[str, np.ndarray] = {}
 
+    def describe(self) -> dict:
+        return self.inner.describe()
+
     def embed(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self.seen]
         if todo:
@@ -148,7 +151,7 @@ def minilm():
     return Memo(SentenceTransformerEmbedder())
 
 
-def test_calibration_recovers_the_best_model_of_every_topic(minilm):
+def test_calibration_recovers_the_best_model_of_every_topic(minilm, tmp_path):
     rng = np.random.default_rng(2025)
     calib = topic_records(rng, per_topic=20)
     # K a little above the number of topics: k-means++ with n_init="auto" (one start) can merge two
@@ -175,6 +178,11 @@ def test_calibration_recovers_the_best_model_of_every_topic(minilm):
         route = router.route(question)
         assert route.models == [BEST[topic]], (topic, question, route)
         assert route.clusters[0].probability == pytest.approx(1.0)
+    # a saved router rebuilds its MiniLM embedder from config.json and routes identically
+    reloaded = Router.load(router.save(tmp_path / "minilm-router"))
+    assert reloaded.config.embedder_spec == {"kind": "sentence-transformers", "model": minilm.name}
+    for _, question in held_out[:4]:
+        assert reloaded.route(question, top_k=2, top_n=3) == router.route(question, top_k=2, top_n=3)
     # restricting the candidates falls back to the next-best available model, never a missing one
     others = [m for m in POOL if m != BEST["law"]]
     law_q = next(q for t, q in held_out if t == "law")
@@ -262,6 +270,16 @@ def test_soft_rule_partial_rankings_default_rank_and_ties():
     assert r.models == [tie.rankings[r.clusters[0].cluster].ranking[0], tie.rankings[r.clusters[1].cluster].ranking[0]]
 
 
+def test_routing_normalisation_equals_the_persisted_normalizer(random_router):
+    rng = np.random.default_rng(1)
+    for scale in (1e-3, 1.0, 1e4):
+        vec = rng.normal(size=random_router.dim) * scale
+        expected = random_router.normalizer.transform(vec[None, :])[0]
+        assert np.array_equal(random_router._normalise(vec), expected)
+    zero = np.zeros(random_router.dim)
+    assert np.array_equal(random_router._normalise(zero), random_router.normalizer.transform(zero[None, :])[0])
+
+
 def test_available_models_validation(random_router):
     vec = np.ones(random_router.dim)
     with pytest.raises(RouterError, match="not in the router's id map"):
@@ -270,6 +288,11 @@ def test_available_models_validation(random_router):
     assert set(by_name.models) == {"M03", "M05"}
     with pytest.raises(RouterError, match="dimension"):
         random_router.route_embedding(np.ones(random_router.dim + 1))
+
+
+async def test_aroute_matches_route(random_router):
+    got = await random_router.aroute("an async question", top_k=2, top_n=2)
+    assert got == random_router.route("an async question", top_k=2, top_n=2)
 
 
 def test_explain_adds_cluster_tables(random_router):
@@ -286,17 +309,20 @@ def test_explain_adds_cluster_tables(random_router):
 
 
 def test_cluster_ranking_is_stable_on_ties():
+    # first-appearance order qwen, llama, gemma is neither alphabetical nor reverse-alphabetical
     recs = [
-        CalibrationRecord(query="a", dataset="d", records={"X": True, "Y": True, "Z": False}),
-        CalibrationRecord(query="b", dataset="d", records={"Z": True, "Y": False, "X": False}),
-        CalibrationRecord(query="c", dataset="d", records={"Z": True, "X": True, "Y": True}),
+        CalibrationRecord(query="a", dataset="d", records={"qwen": True, "llama": True, "gemma": False}),
+        CalibrationRecord(query="b", dataset="d", records={"gemma": True, "llama": False, "qwen": False}),
+        CalibrationRecord(query="c", dataset="d", records={"gemma": True, "qwen": True, "llama": False}),
+        CalibrationRecord(query="e", dataset="d", records={"llama": True, "gemma": True, "qwen": True}),
     ]
-    r = cluster_rankings([0, 0, 1], recs, 2)
-    # cluster 0: X=1/2, Y=1/2, Z=1/2 -> first-appearance order X, Y, Z
-    assert r[0].ranking == ["X", "Y", "Z"]
-    assert r[0].scores["Y"].correct == 1 and r[0].scores["Y"].total == 2
+    r = cluster_rankings([0, 0, 1, 1], recs, 2)
+    # cluster 0: every model 1/2 -> first-appearance order
+    assert r[0].ranking == ["qwen", "llama", "gemma"]
+    assert r[0].scores["llama"].correct == 1 and r[0].scores["llama"].total == 2
     assert r[0].total == 2
-    assert r[1].ranking == ["X", "Y", "Z"]  # all 1.0: still first-appearance order of the records
+    # cluster 1: qwen 1.0, gemma 1.0, llama 0.5 -> the tie keeps qwen before gemma
+    assert r[1].ranking == ["qwen", "gemma", "llama"]
 
 
 def _stats(rankings: list[list[str]]) -> dict[int, ClusterStats]:

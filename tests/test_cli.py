@@ -60,3 +60,35 @@ def test_models_lists_aliases_and_checks_health(tmp_path, capsys):
     assert main(["models", "--check", "--models", str(models)]) == 0
     out = capsys.readouterr().out
     assert "s (default)" in out and "127.0.0.1:9" in out and "DOWN" in out
+
+
+def test_run_on_a_dataset_writes_a_scored_store(tmp_path, capsys):
+    """`maslab run WORKFLOW --dataset D --limit N` on a scripted models file."""
+    from maslab.bench.store import ResultStore
+
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['#### 12']}\n")
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: plain\nmethod: vanilla\n")
+    assert main(["run", str(wf), "--dataset", "arithmetic", "--limit", "3", "--models", str(models),
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = ResultStore.open(run_dir).rows()
+    assert len(rows) == 3 and all(r.status == "ok" for r in rows)
+    assert all(r.correct == (r.reference == "12") for r in rows)
+    assert main(["report", str(run_dir), "--format", "csv"]) == 0
+    assert "plain" in capsys.readouterr().out
+
+
+def test_ask_writes_a_trace_without_secrets(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("SECRET_FOR_TEST", "sk-do-not-log")
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['fine']}\n")
+    trace = tmp_path / "trace.jsonl"
+    assert main(["ask", "hello", "--models", str(models), "--trace", str(trace)]) == 0
+    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    calls = [x for x in lines if x["event"] == "call"]
+    assert len(calls) == 1 and calls[0]["alias"] == "s" and calls[0]["completion_tokens"] == 1
+    assert "sk-do-not-log" not in trace.read_text()

@@ -107,8 +107,11 @@ def test_sigkill_mid_sweep_loses_nothing_and_resume_recomputes_nothing(tmp_path)
         done = 0
         while time.time() < deadline:
             if db.exists():
-                with sqlite3.connect(db) as c:
-                    done = c.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                try:
+                    with sqlite3.connect(db) as c:
+                        done = c.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                except sqlite3.OperationalError:  # the file exists, its schema not yet
+                    done = 0
                 if done >= EXPECTED_ROWS // 3:
                     break
             time.sleep(0.05)

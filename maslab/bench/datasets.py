@@ -40,7 +40,7 @@ _DEFAULT_FILES = {
     "humaneval": ("humaneval.jsonl.gz", "humaneval.jsonl", "HumanEval.jsonl.gz", "HumanEval.jsonl"),
 }
 
-DATASETS = ("gsm8k", "aqua", "humaneval", *GENERATORS)
+DATASETS = ("gsm8k", "aqua", "humaneval", *GENERATORS, "t1")
 
 
 def list_datasets() -> list[str]:
@@ -277,6 +277,36 @@ def _sniff(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# T1 travel-planning dialogues (arXiv 2505.16986) — begin
+
+
+def _t1(n: int, seed: int, options: dict[str, Any]) -> list[Task]:
+    """`n` generated T1 dialogues (`maslab.tools.travel.dataset.t1_tasks`), scored by `t1`.
+
+    Options: `split` (train | validation | test, default test), `categories` (a list; default all
+    nine, round-robin), `kb_seed`, `kb_scale` (default 0, "test"). One task per dialogue; the
+    whole dialogue with its gold code and caches is in ``metadata["dialogue"]``.
+    """
+    from maslab.tools.travel.dataset import t1_tasks
+
+    allowed = {"split", "categories", "kb_seed", "kb_scale"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"load_dataset('t1'): unknown option(s) {unknown}; known: {sorted(allowed)}")
+    categories = options.get("categories")
+    if isinstance(categories, str):
+        categories = [categories]
+    try:
+        tasks = t1_tasks(n, seed=seed, split=options.get("split", "test"), categories=categories,
+                         kb_seed=options.get("kb_seed", 0), kb_scale=options.get("kb_scale", "test"))
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"load_dataset('t1'): {exc}") from None
+    return [t.model_copy(update={"metadata": {**t.metadata, "scorer": "t1"}}) for t in tasks]
+
+
+# T1 — end
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 
 
@@ -313,7 +343,8 @@ def load_dataset(
     """Load a benchmark as `Task`s.
 
     name_or_path: `gsm8k`, `aqua`, `humaneval` (each with `path=`), a generator name
-    (`arithmetic`, `knapsack`, `assignment`, with `n=` and `seed=`, extra options passed on), or a
+    (`arithmetic`, `knapsack`, `assignment`, with `n=` and `seed=`, extra options passed on), `t1`
+    (generated travel dialogues: `n=` (default 9), `seed=`, `split=`, `categories=`), or a
     `.jsonl` / `.jsonl.gz` path read as `format=` (`gsm8k`, `aqua`, `humaneval`, `generic`), as the
     generic format when `fields=` maps Task fields to source keys, else as the format its first row
     suggests. `limit` keeps the first items; `seed` seeds the per-item option shuffle (and the
@@ -324,7 +355,9 @@ def load_dataset(
         raise ConfigError(f"limit must be >= 0, got {limit}")
     key = name_or_path.strip().lower()
 
-    if key in GENERATORS:
+    if key == "t1":
+        tasks = _t1(n if n is not None else (limit if limit is not None else 9), seed, options)
+    elif key in GENERATORS:
         count = n if n is not None else (limit if limit is not None else 20)
         try:
             tasks = GENERATORS[key](n=count, seed=seed, **options)

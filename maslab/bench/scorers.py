@@ -4,7 +4,8 @@ Six scorers, looked up by name with `get_scorer` (a task's default is `score_for
 `task.metadata["scorer"]`): `numeric`, `choice`, `math` (boxed answer + `math_equal`), `exact`,
 `code` (HumanEval-style unit tests run in the sandbox, never in this process) and `llm_judge`
 (one temperature-0 call; only "correct"/"incorrect" verdicts count, anything else is a scoring
-error). A missing answer — an inference error — scores wrong with its error recorded
+error). A seventh, `t1`, scores T1 travel-planning dialogues (arXiv 2505.16986; at the end of
+this file). A missing answer — an inference error — scores wrong with its error recorded
 (`Score.inference_error`), so reports can headline accuracy with errors counted wrong.
 """
 
@@ -50,6 +51,7 @@ __all__ = [
     "NumericScorer",
     "Score",
     "Scorer",
+    "T1Scorer",
     "build_humaneval_program",
     "get_scorer",
     "parse_verdict",
@@ -411,3 +413,60 @@ class LLMJudgeScorer(Scorer):
         if verdict is None:
             return Score.scoring_error(f"judge: unparseable verdict {completion.text[:80]!r}", **detail)
         return Score.of(verdict, "correct" if verdict else "incorrect", **detail)
+
+
+# ---------------------------------------------------------------------------------------------
+# T1 travel-planning dialogues (arXiv 2505.16986) — begin: the `t1` scorer (scoring lives in agents/t1.py)
+
+_T1_HEADLINES = ("tool_f1", "param_f1", "exec_success", "cache_em", "tool_accuracy", "param_accuracy")
+
+
+@register_scorer("t1")
+class T1Scorer(Scorer):
+    """The T1 metrics of one dialogue (`maslab.agents.t1.score_dialogue`, `metrics.aggregate`).
+
+    The answer is the `t1_agent`'s JSON (format ``t1-answer/1``: per user turn the predicted code
+    and its execution result); any other answer is read as the plan of the last user turn and run
+    in the sandbox. `value` is the headline (default ``tool_f1``: the mean tool-call F1 over the
+    dialogue's user turns, as a fraction; ``headline=`` picks ``param_f1``, ``exec_success``,
+    ``cache_em``, ``tool_accuracy`` or ``param_accuracy``; a metric no turn applies to scores 1).
+    `correct`: every turn has exact tool and parameter multisets, no failed execution and no
+    cache-summary mismatch. `detail`: ``metrics`` (every aggregate, in percent, with the error
+    taxonomy), ``turns`` (every `TurnScore`), ``first_attempt_exec_success``, ``cache_mode``.
+    """
+
+    needs_reference = False
+
+    def __init__(self, *, headline: str = "tool_f1", timeout: float = 10.0, memory_mb: int = 1024) -> None:
+        if headline not in _T1_HEADLINES:
+            raise ConfigError(f"t1: headline must be one of {list(_T1_HEADLINES)}, got {headline!r}")
+        self.headline, self.timeout, self.memory_mb = headline, timeout, memory_mb
+
+    async def _score(self, task: Task, answer: str) -> Score:
+        from maslab.agents.t1 import score_dialogue
+        from maslab.tools.travel.metrics import aggregate
+
+        if "dialogue" not in task.metadata:
+            return Score.scoring_error(f"t1: task {task.id!r} has no metadata 'dialogue' (use load_dataset('t1'))")
+        try:
+            scores, info = await score_dialogue(task, answer, timeout=self.timeout, memory_mb=self.memory_mb)
+        except ValueError as exc:  # includes pydantic's ValidationError of a malformed answer
+            return Score.scoring_error(f"t1: {exc}"[:2000])
+        overall = aggregate(scores).overall
+        head = getattr(overall, self.headline)
+        value = 1.0 if head is None else min(1.0, max(0.0, head / 100.0))
+        correct = all(s.tool_accuracy == 1 and s.param_accuracy == 1 and s.exec_success is not False
+                      and s.cache_em is not False for s in scores)
+
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.1f}"
+
+        extracted = (f"tool_f1={pct(overall.tool_f1)} param_f1={pct(overall.param_f1)} "
+                     f"exec={pct(overall.exec_success)} cache_em={pct(overall.cache_em)}")
+        return Score(value=value, correct=correct, extracted=extracted, detail={
+            "headline": self.headline, "answer_format": info["format"], "cache_mode": info["cache_mode"],
+            "n_turns": len(scores), "metrics": overall.model_dump(mode="json"),
+            "first_attempt_exec_success": info["first_attempt_exec_success"],
+            "turns": [s.model_dump(mode="json") for s in scores]})
+
+# T1 — end

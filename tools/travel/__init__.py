@@ -49,7 +49,10 @@ Cache
 Execution
 - Plans run with `runpy` in the `maslab.tools.sandbox` child only; their `__import__` admits a
   short list of harmless modules and `open`/`exec`/`eval`/`compile`/`input` are removed (defence
-  in depth; the sandbox is the boundary). KB files up to 48 MiB are copied into the work dir.
+  in depth; the sandbox is the boundary). The KB file is copied into the work dir when it is at
+  most 48 MiB or not readable from the sandbox (under /tmp, in a home or other private
+  directory); a larger, world-readable file (e.g. a `paper` KB under $MASLAB_T1_KB_DIR=/srv/…)
+  is opened in place.
   `execute_plans` runs a batch of trusted plans in one child (falling back to one child each).
 - Error taxonomy: `ValidationError` → validation_error, `NameError` → undefined_variable,
   `IndexError` → index_out_of_range, everything else (syntax errors, cache-key errors,
@@ -60,7 +63,12 @@ Dialogues
   re-search, cross-domain link, no-op) from a per-category grammar; split 5/2/13
   (train/validation/test ≈ 25/9/66 %). Single-domain dialogues have 3–4 user turns (6–8 turns),
   multi-domain 4–5 (8–10). Missing-information turns ask
-  ``seek_information("Could you please provide the <missing>?")``.
+  ``seek_information("Could you please provide the <missing>?")``; no-op turns are thanks or
+  acknowledgements (closing, or mid-dialogue in some single-domain templates). Gold code uses
+  keyword arguments, `save_to_cache("<domain>_<n>", var)` and `get_results_from_cache(key=…)`;
+  refinements reuse the latest cached result of their domain; a changed mandatory parameter
+  re-searches with the optional filters given so far. Fills are chosen from the KB so that
+  results are mostly non-empty (e.g. a budget at or above some listed price).
 
 Metrics
 - Tool calls and parameters are read statically from the code (AST), with exact constant folding

@@ -729,6 +729,8 @@ def _make_template(category: str, rng: random.Random) -> list[Move]:
             moves.append((f"{d}.refine", refines.pop()))
         if _turns(moves) < target:
             moves.append(("noop", "end") if rng.random() < 0.5 or not refines else (f"{d}.refine", refines.pop()))
+        if _turns(moves) < 4 and moves[-1][0] != "noop" and rng.random() < 0.4:
+            moves.insert(2, ("noop", "mid"))  # a turn that needs no planning, mid-dialogue
         return moves
     target = rng.choice([4, 5])  # user turns: 8-10 turns in all
     moves = _domain_block(rng, domains[0], rng.choice([0, 1]))
@@ -799,9 +801,9 @@ def generate_dialogue(template: Template, *, kb: KnowledgeBase, split: str, seed
     """Fill `template` from the cities of `split` with the randomness of (seed, index)."""
     rng = random.Random(f"maslab-t1-dialogue-{seed}-{template.id}-{split}-{index}")
     b = _Builder(kb, rng, split)
-    for i, (kind, variant) in enumerate(template.moves):
+    for kind, variant in template.moves:
         if kind == "noop":
-            b.noop(end=i == len(template.moves) - 1)
+            b.noop(end=variant == "end")
         else:
             _MOVES[kind](b, variant)
     turns = b.turns[:-1]  # the dialogue ends on the last user turn

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 ErrorCategory = Literal["validation_error", "undefined_variable", "index_out_of_range", "other"]
-KB_SHIP_LIMIT = 48 * 1024 * 1024  # KB files up to this size travel into the work dir
+KB_SHIP_LIMIT = 48 * 1024 * 1024  # KB files up to this size always travel into the work dir
 _RUNNER = "from maslab.tools.travel.runner import main\nmain()\n"
 _KB_NAME = "t1_kb.sqlite"
 
@@ -105,11 +107,25 @@ def _resolve_kb(kb_path: str | Path | None) -> Path:
     return Path(kb_path).resolve()
 
 
+def _sandbox_can_read(path: Path) -> bool:
+    """Heuristic: the sandbox sees the real file system read-only, except a private /tmp, and runs
+    as an unprivileged user, so the file must be world-readable in world-traversable directories."""
+    tmp_roots = {Path("/tmp").resolve(), Path(tempfile.gettempdir()).resolve()}
+    if any(path.is_relative_to(t) for t in tmp_roots):
+        return False
+    try:
+        if not path.stat().st_mode & stat.S_IROTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+    except OSError:
+        return False
+
+
 def _kb_files(kb: Path) -> tuple[dict[str, str | bytes], str]:
-    """The KB travels into the work dir when small; else the runner opens it in place."""
-    if kb.stat().st_size <= KB_SHIP_LIMIT:
+    """The KB travels into the work dir when small or not visible from the sandbox; else it is opened in place."""
+    if kb.stat().st_size <= KB_SHIP_LIMIT or not _sandbox_can_read(kb):
         return {_KB_NAME: kb.read_bytes()}, _KB_NAME
-    return {}, str(kb)  # must then be readable by the sandbox user where it is
+    return {}, str(kb)
 
 
 def _from_data(data: dict[str, Any], common: dict[str, Any]) -> ExecutionResult:

@@ -1,0 +1,512 @@
+"""The `avengers` system (arXiv 2505.19797): route → generate → vote, end to end.
+
+Unit tests run on scripted deterministic models (`ModelPool.scripted`): a model's reply is computed
+from the request — the synthetic calibration topics each have one model that answers right (the
+scripted function answers correctly only for its own topic) — so routes, call counts per alias,
+votes and answers are checked exactly. Routers are calibrated for real with the offline
+all-MiniLM-L6-v2 embedder (loaded once per test process). The integration test at the end runs the
+embedded SmolLM2 model: a tiny real sweep, `maslab route calibrate --store`, then the system.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maslab.errors import ConfigError
+from maslab.method import load_method
+from maslab.models import ModelPool, ScriptedRequest
+from maslab.task import Task
+
+REPO = Path(__file__).resolve().parents[1]
+
+# --------------------------------------------------------------------------- synthetic calibration data
+
+ELEMENTS = [("hydrogen", 1), ("helium", 2), ("lithium", 3), ("beryllium", 4), ("boron", 5), ("carbon", 6),
+            ("nitrogen", 7), ("oxygen", 8), ("fluorine", 9), ("neon", 10), ("sodium", 11), ("magnesium", 12),
+            ("aluminium", 13), ("silicon", 14), ("phosphorus", 15), ("sulfur", 16)]
+EVENTS = [("the fall of the Berlin Wall", 1989), ("the Apollo 11 moon landing", 1969),
+          ("the start of the First World War", 1914), ("the end of the Second World War", 1945),
+          ("the storming of the Bastille", 1789), ("the US Declaration of Independence", 1776),
+          ("the sinking of the Titanic", 1912), ("the Battle of Hastings", 1066),
+          ("Columbus's first voyage to the Americas", 1492), ("the Russian October Revolution", 1917),
+          ("the fall of Constantinople", 1453), ("the sealing of Magna Carta", 1215),
+          ("the assassination of John F. Kennedy", 1963), ("the Wall Street Crash", 1929),
+          ("the Chernobyl disaster", 1986), ("the dissolution of the Soviet Union", 1991)]
+SIDES = [(3, 4), (5, 6), (7, 2), (8, 9), (4, 4), (6, 3), (9, 2), (5, 5), (7, 8), (3, 9), (2, 6), (8, 4),
+         (6, 7), (9, 9), (4, 7), (5, 8)]
+
+ORACLE = {"chemistry": "alpha", "history": "beta", "geometry": "gamma"}
+MODELS = ["alpha", "beta", "gamma"]
+
+
+def chemistry(i: int) -> tuple[str, int]:
+    name, z = ELEMENTS[i]
+    return f"What is the atomic number of the chemical element {name}?", z
+
+
+def history(i: int) -> tuple[str, int]:
+    event, year = EVENTS[i]
+    return f"In which year did {event} happen in world history?", year
+
+
+def geometry(i: int) -> tuple[str, int]:
+    a, b = SIDES[i]
+    return f"A rectangle has sides of {a} cm and {b} cm. What is its area in square centimetres?", a * b
+
+
+TOPICS = {"chemistry": chemistry, "history": history, "geometry": geometry}
+CALIBRATION = range(0, 12)  # items 0..11 of every topic calibrate
+HELD_OUT = range(12, 16)  # items 12..15 are new questions
+
+# question text -> (topic, right answer), for the scripted models
+KNOWN: dict[str, tuple[str, int]] = {}
+for _topic, _make in TOPICS.items():
+    for _i in range(16):
+        _q, _a = _make(_i)
+        KNOWN[_q] = (_topic, _a)
+
+
+def calibration_records() -> list[dict[str, Any]]:
+    """The paper's record format; the topic's oracle is always right, another model right on every 4th query."""
+    out = []
+    for topic, make in TOPICS.items():
+        for i in CALIBRATION:
+            q, _ = make(i)
+            lucky = MODELS[(i // 4) % 3]
+            out.append({"query": q, "dataset": topic,
+                        "records": {m: m == ORACLE[topic] or (i % 4 == 0 and m == lucky) for m in MODELS}})
+    return out
+
+
+def held_out_tasks() -> list[Task]:
+    tasks = []
+    for topic, make in TOPICS.items():
+        for i in HELD_OUT:
+            q, a = make(i)
+            tasks.append(Task(id=f"{topic}-{i}", question=q, answer=str(a), metadata={"topic": topic}))
+    return tasks
+
+
+def lookup(prompt: str) -> tuple[str, int] | None:
+    return next((hit for q, hit in KNOWN.items() if q in prompt), None)
+
+
+def topic_expert(req: ScriptedRequest) -> str:
+    """Right ("Answer: <n>") only on its own topic, else a wrong number; the aggregator repeats the first result."""
+    if req.role == "aggregator":
+        m = re.search(r"Answer: (-?\d+)", req.transcript)
+        return f"Having compared the responses: Answer: {m.group(1) if m else 0}"
+    hit = lookup(req.prompt)
+    if hit is None:
+        return f"I do not know that topic ({req.alias}).\nAnswer: 0"
+    topic, right = hit
+    if ORACLE[topic] == req.alias:
+        return f"Reasoning about it step by step.\nAnswer: {right}"
+    return f"My best guess.\nAnswer: {right + 1 + MODELS.index(req.alias)}"
+
+
+@pytest.fixture(scope="module")
+def records_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("records") / "synthetic.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in calibration_records()))
+    return path
+
+
+@pytest.fixture
+def fresh_router_cache():
+    """Routers are cached per process and records path; this test needs an empty cache."""
+    from maslab.agents.avengers import clear_router_cache
+
+    clear_router_cache()
+    yield
+    clear_router_cache()
+
+
+def pool(fn: Any = topic_expert, *aliases: str) -> ModelPool:
+    return ModelPool.scripted(fn, *(aliases or MODELS))
+
+
+def by_alias(solution: Any) -> dict[str, int]:
+    return {alias: row.calls for alias, row in solution.usage.by("alias").items()}
+
+
+# --------------------------------------------------------------------------- routing to the oracle
+
+
+async def test_held_out_questions_go_to_their_topic_oracle_and_are_answered_right(records_file):
+    method = load_method("avengers", records=str(records_file), k=3)
+    p = pool()
+    for task in held_out_tasks():
+        solution = await method.solve(task, pool=p)
+        oracle = ORACLE[task.metadata["topic"]]
+        assert by_alias(solution) == {oracle: 10}, task.id  # 10-sample self-consistency on the oracle only
+        assert solution.metadata["models"] == [oracle] and solution.metadata["aliases"] == [oracle]
+        assert re.search(rf"Answer: {task.answer}$", solution.answer), solution.answer
+        assert solution.metadata["vote"]["answer"] == task.answer
+        assert solution.metadata["consistency"] == 1.0
+        assert solution.metadata["cluster"] is not None and solution.metadata["route"]["clusters"]
+    assert p.ledger.snapshot().calls == 10 * len(held_out_tasks())
+
+
+async def test_samples_are_parallel_distinct_sample_indices_at_the_configured_temperature(records_file):
+    seen: list[tuple[int, Any]] = []
+
+    def fn(req: ScriptedRequest) -> str:
+        seen.append((req.sample_index, req.params.get("temperature")))
+        return topic_expert(req)
+
+    method = load_method("avengers", records=str(records_file), k=3, samples=6)
+    await method.solve(held_out_tasks()[0], pool=pool(fn))
+    assert sorted(seen) == [(k, 0.7) for k in range(6)]
+
+
+async def test_the_expert_sees_the_reference_prompt_with_its_answer_format(records_file):
+    prompts: list[str] = []
+
+    def fn(req: ScriptedRequest) -> str:
+        prompts.append(req.prompt)
+        return topic_expert(req)
+
+    method = load_method("avengers", records=str(records_file), k=3, samples=1)
+    await method.solve(Task(question=chemistry(13)[0], domain="math"), pool=pool(fn))
+    assert "\\boxed{$ANSWER}" in prompts[0] and chemistry(13)[0] in prompts[0]
+    await method.solve(Task(question=chemistry(13)[0], choices=["12", "14", "16"]), pool=pool(fn))
+    assert "where LETTER is one of A, B, C" in prompts[1] and "(C) 16" in prompts[1]
+    plain = load_method("avengers", records=str(records_file), k=3, samples=1, prompt_template="plain")
+    await plain.solve(Task(question=chemistry(13)[0]), pool=pool(fn))
+    assert prompts[2] == chemistry(13)[0]
+
+
+# --------------------------------------------------------------------------- voting through the system
+
+
+def by_sample(replies: list[str]) -> Any:
+    return lambda req: replies[req.sample_index]
+
+
+async def test_faithful_and_default_vote_modes(records_file):
+    task = Task(question=chemistry(12)[0], domain="math")
+    replies = ["So Answer: 0.5", "Hence Answer: \\frac12", "Thus Answer: 7", "Answer: 1/2", "Finally Answer: 7"]
+    faithful = await load_method("avengers", records=str(records_file), k=3, samples=5, vote_mode="faithful").solve(
+        task, pool=pool(by_sample(replies)))
+    assert faithful.metadata["vote"]["answer"] == "7" and faithful.answer == "Thus Answer: 7"  # raw strings: 7 has 2
+    default = await load_method("avengers", records=str(records_file), k=3, samples=5).solve(
+        task, pool=pool(by_sample(replies)))
+    assert default.metadata["vote"]["answer"] == "0.5" and default.answer == "So Answer: 0.5"  # 0.5 = 1/2: 3 votes
+    assert default.metadata["consistency"] == pytest.approx(0.6)
+
+    empties = ["I am not sure about this one.", "No idea here, sorry about that.", "Answer: 4"]
+    faithful = await load_method("avengers", records=str(records_file), k=3, samples=3, vote_mode="faithful").solve(
+        task, pool=pool(by_sample(empties)))
+    assert faithful.metadata["vote"]["answer"] == "" and faithful.answer == empties[0]  # empty extractions win
+    default = await load_method("avengers", records=str(records_file), k=3, samples=3).solve(
+        task, pool=pool(by_sample(empties)))
+    assert default.metadata["vote"]["answer"] == "4" and default.answer == "Answer: 4"
+
+
+async def test_default_mode_falls_back_to_generic_extraction_and_multiple_choice_letters(records_file):
+    task = Task(question=chemistry(12)[0], domain="math")
+    replies = ["The total is 13.\n#### 13", "so it is 12", "#### 13"]
+    solution = await load_method("avengers", records=str(records_file), k=3, samples=3).solve(
+        task, pool=pool(by_sample(replies)))
+    assert solution.metadata["vote"]["answer"] == "13" and solution.answer == replies[0]
+    faithful = await load_method("avengers", records=str(records_file), k=3, samples=3, vote_mode="faithful").solve(
+        task, pool=pool(by_sample(replies)))
+    assert faithful.metadata["vote"]["answer"] == ""  # the reference extraction finds nothing in "####"
+
+    mcq = Task(question=chemistry(12)[0], choices=["11", "12", "13", "14", "15", "16"])
+    letters = ["Answer: F", "Answer: C", "I pick it. Answer: (C)", "Answer: Z"]
+    solution = await load_method("avengers", records=str(records_file), k=3, samples=4).solve(
+        mcq, pool=pool(by_sample(letters)))
+    assert solution.metadata["vote"]["answer"] == "C" and solution.answer == "Answer: C"
+
+
+async def test_code_tasks_are_not_voted_and_draw_only_sample_zero(records_file):
+    task = Task(question="def add(a, b):\n    '''Add two numbers.'''", domain="code")
+
+    def fn(req: ScriptedRequest) -> str:
+        return f"def add(a, b):\n    return a + b  # sample {req.sample_index}"
+
+    solution = await load_method("avengers", records=str(records_file), k=3).solve(task, pool=pool(fn))
+    assert solution.usage.calls == 1 and solution.answer.endswith("# sample 0")
+    assert solution.metadata["vote"] is None
+
+
+# --------------------------------------------------------------------------- generators
+
+
+def switch_script(first: list[str], second: str) -> Any:
+    """Model 1 (alpha, the chemistry oracle) replies first[k]; model 2 (beta, ranked second) always `second`."""
+    def fn(req: ScriptedRequest) -> str:
+        return first[req.sample_index] if req.alias == "alpha" else second
+    return fn
+
+
+@pytest.mark.parametrize("mode", ["paper", "lazy_weighted"])
+async def test_model_switch_keeps_a_consistent_first_model(records_file, mode):
+    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch", mode=mode)
+    task = held_out_tasks()[0]  # chemistry: alpha first, then beta
+    solution = await method.solve(task, pool=pool(switch_script(["Answer: 12"] * 5, "Answer: 99")))
+    assert solution.metadata["models"] == ["alpha", "beta"]
+    assert by_alias(solution) == ({"alpha": 5, "beta": 5} if mode == "paper" else {"alpha": 5})
+    assert solution.metadata["switch"]["used"] == "model_1"
+    assert solution.metadata["vote"]["answer"] == "12" and solution.answer == "Answer: 12"
+
+
+async def test_model_switch_votes_over_the_union_when_the_first_model_is_inconsistent(records_file):
+    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch")
+    first = ["Answer: 1", "Answer: 1", "Answer: 2", "Answer: 2", "Answer: 3"]  # consistency 0.4 < 0.8
+    solution = await method.solve(held_out_tasks()[0], pool=pool(switch_script(first, "Answer: 99")))
+    assert by_alias(solution) == {"alpha": 5, "beta": 5}
+    assert solution.metadata["switch"]["used"] == "union"
+    assert solution.metadata["switch"]["model_1_consistency"] == pytest.approx(0.4)
+    assert solution.metadata["vote"]["answer"] == "99" and solution.metadata["consistency"] == pytest.approx(0.5)
+    # the first model's 1 and 2 would tie the second model's 99 without it: the union decides
+    mixed = await method.solve(held_out_tasks()[0], pool=pool(switch_script(first, "Answer: 2")))
+    assert mixed.metadata["vote"]["answer"] == "2" and mixed.answer == "Answer: 2"
+
+
+async def test_lazy_weighted_model_switch_samples_the_second_model_only_when_needed(records_file):
+    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch", mode="lazy_weighted",
+                         consistency_rate_threshold=0.8)
+    first = ["Answer: 1", "Answer: 1", "Answer: 1", "Answer: 2", "Answer: 3"]  # 0.6: switch
+    second = "Answer: 5"
+    solution = await method.solve(held_out_tasks()[0], pool=pool(switch_script(first, second)))
+    assert by_alias(solution) == {"alpha": 5, "beta": 5}
+    switch = solution.metadata["switch"]
+    assert switch["used"] == "weighted_2" and switch["weights"] == [pytest.approx(0.6), pytest.approx(1.0)]
+    # unweighted, "1" (3 votes) would lose to "5" (5 votes) anyway; weighted 1.8 vs 5.0
+    assert solution.metadata["vote"]["answer"] == "5"
+
+
+async def test_direct_makes_one_call_at_temperature_0_2(records_file):
+    temps: list[Any] = []
+
+    def fn(req: ScriptedRequest) -> str:
+        temps.append(req.params.get("temperature"))
+        return topic_expert(req)
+
+    solution = await load_method("avengers", records=str(records_file), k=3, generator="direct").solve(
+        held_out_tasks()[5], pool=pool(fn))
+    assert solution.usage.calls == 1 and temps == [0.2]
+    assert solution.metadata["vote"]["answer"] == held_out_tasks()[5].answer
+
+
+async def test_aggregation_calls_each_routed_expert_once_then_the_aggregator(records_file):
+    seen: list[ScriptedRequest] = []
+
+    def fn(req: ScriptedRequest) -> str:
+        seen.append(req)
+        return topic_expert(req)
+
+    task = held_out_tasks()[4]  # history: beta first
+    solution = await load_method("avengers", records=str(records_file), k=3, generator="aggregation", top_n=2).solve(
+        task, pool=pool(fn))
+    assert solution.usage.calls == 3
+    roles = Counter(r.role for r in seen)
+    assert roles == {"expert": 2, "aggregator": 1}
+    agg = next(r for r in seen if r.role == "aggregator")
+    assert agg.alias == "beta" and agg.params["temperature"] == 0.2  # default: the top-1 routed model
+    assert "### Result of beta" in agg.prompt and "### Result of" in agg.prompt.split("### Result of beta")[1]
+    assert "aggregation agent" in agg.system
+    assert solution.metadata["vote"]["answer"] == task.answer
+
+    assigned = await load_method("avengers", records=str(records_file), k=3, generator="aggregation", top_n=3,
+                                 roles={"aggregator": "gamma"}).solve(task, pool=pool(fn))
+    assert assigned.usage.calls == 4 and by_alias(assigned)["gamma"] == 2  # gamma: one expert + the aggregator
+
+
+async def test_moa_runs_its_layers_then_the_aggregator(records_file):
+    seen: list[ScriptedRequest] = []
+
+    def fn(req: ScriptedRequest) -> str:
+        seen.append(req)
+        return topic_expert(req)
+
+    solution = await load_method("avengers", records=str(records_file), k=3, generator="moa", top_n=2).solve(
+        held_out_tasks()[0], pool=pool(fn))
+    assert solution.usage.calls == 3 * 2 + 1
+    assert Counter(r.role for r in seen) == {"expert": 6, "aggregator": 1}
+    refined = [r for r in seen if r.role == "expert" and "Original question:" in r.prompt]
+    assert len(refined) == 4 and all("### Result of alpha" in r.prompt for r in refined)
+    assert all(r.params["temperature"] == 0.2 for r in seen)
+    one = await load_method("avengers", records=str(records_file), k=3, generator="moa", top_n=2, moa_layers=1).solve(
+        held_out_tasks()[0], pool=pool(fn))
+    assert one.usage.calls == 2 + 1
+
+
+def test_long_responses_are_cut_from_the_front_to_the_budget():
+    from maslab.agents.avengers import count_tokens, format_responses
+
+    long = "start " + "x" * 40_000 + " conclusion 42"
+    shown = format_responses(["m1", "m2"], [long, "short"], "Q?", 3000)
+    first = shown.split("### Result of m2")[0]
+    assert first.startswith("### Result of m1\n") and "conclusion 42" in first and "start" not in first
+    assert count_tokens(first) <= 3000 // 2 + 5
+    assert shown.endswith("### Result of m2\nshort\n\n")
+
+
+# --------------------------------------------------------------------------- random routing, model maps, artefacts
+
+
+async def test_random_routing_spreads_over_models_and_is_reproducible_per_seed(records_file):
+    tasks = [Task(id=f"t{i}", question=chemistry(i % 16)[0]) for i in range(24)]
+
+    async def routes(seed: int) -> list[str]:
+        method = load_method("avengers", records=str(records_file), k=3, routing="random", samples=1, seed=seed)
+        out = []
+        for t in tasks:
+            s = await method.solve(t, pool=pool())
+            assert s.metadata["routing"] == "random" and s.metadata["route"]["clusters"] == []
+            out.append(s.metadata["models"][0])
+        return out
+
+    first, again, other = await routes(0), await routes(0), await routes(1)
+    assert first == again
+    assert first != other
+    assert set(first) == set(MODELS)  # chemistry questions, yet every model is drawn
+
+
+async def test_model_map_sends_router_ids_to_pool_aliases(records_file):
+    method = load_method("avengers", records=str(records_file), k=3, samples=2,
+                         model_map={"alpha": "qwen", "beta": "llama", "gamma": "mistral"})
+
+    def fn(req: ScriptedRequest) -> str:
+        return "Answer: 1"
+
+    solution = await method.solve(held_out_tasks()[0], pool=ModelPool.scripted(fn, "qwen", "llama", "mistral"))
+    assert by_alias(solution) == {"qwen": 2} and solution.metadata["models"] == ["alpha"]
+    assert solution.metadata["aliases"] == ["qwen"]
+
+
+async def test_only_models_the_pool_can_call_are_candidates(records_file):
+    method = load_method("avengers", records=str(records_file), k=3, samples=2)
+    solution = await method.solve(held_out_tasks()[0], pool=pool(topic_expert, "beta", "gamma"))  # no alpha
+    assert solution.metadata["route"]["candidates"] == ["beta", "gamma"]
+    assert set(by_alias(solution)) <= {"beta", "gamma"}
+    with pytest.raises(ConfigError, match="none of the router's models has a pool alias.*model_map"):
+        await method.solve(held_out_tasks()[0], pool=ModelPool.scripted(topic_expert, "other"))
+
+
+async def test_saved_and_loaded_router_routes_identically_through_the_system(records_file, tmp_path,
+                                                                            fresh_router_cache):
+    from maslab.agents.avengers import Avengers
+
+    calibrated = load_method("avengers", records=str(records_file), k=3, samples=1)
+    router = calibrated.get_router()  # type: ignore[attr-defined]
+    router.save(tmp_path / "router")
+    loaded = load_method("avengers", router=str(tmp_path / "router"), samples=1)
+    injected = Avengers.with_router(router, samples=1)
+    for task in [*held_out_tasks(), Task(question="Which planet is the largest in the solar system?")]:
+        a = await calibrated.solve(task, pool=pool())
+        b = await loaded.solve(task, pool=pool())
+        c = await injected.solve(task, pool=pool())
+        assert a.metadata["route"] == b.metadata["route"] == c.metadata["route"]
+        assert a.answer == b.answer == c.answer
+
+
+async def test_records_are_calibrated_once_per_process(records_file, monkeypatch, fresh_router_cache):
+    import maslab.routers.avengers as ra
+
+    calls = []
+    real = ra.calibrate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ra, "calibrate", counting)
+    import asyncio
+
+    method = load_method("avengers", records=str(records_file), k=3, samples=1)
+    other = load_method("avengers", records=str(records_file), k=3, samples=2)
+    await asyncio.gather(*(m.solve(t, pool=pool()) for m in (method, other) for t in held_out_tasks()))
+    assert len(calls) == 1
+    await load_method("avengers", records=str(records_file), k=2, samples=1).solve(held_out_tasks()[0], pool=pool())
+    assert len(calls) == 2  # another K is another router
+
+
+# --------------------------------------------------------------------------- configuration and drawing
+
+
+def test_configuration_errors_are_clear(records_file, tmp_path):
+    with pytest.raises(ConfigError, match="roles.expert.*model_map"):
+        load_method("avengers", records=str(records_file), roles={"expert": "alpha"})
+    with pytest.raises(ConfigError, match="either `router`.*not both"):
+        load_method("avengers", records=str(records_file), router=str(tmp_path))
+    with pytest.raises(ConfigError, match="records: .*no file 'nope.jsonl' \\(looked in: "):
+        load_method("avengers", records="nope.jsonl")
+    with pytest.raises(ConfigError, match="router: .*no directory"):
+        load_method("avengers", router=str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="generator"):
+        load_method("avengers", generator="fast_slow")
+
+
+async def test_missing_router_and_bad_records_fail_before_any_model_call(tmp_path):
+    p = pool()
+    with pytest.raises(ConfigError, match="needs `router`.*or `records`"):
+        await load_method("avengers").solve(held_out_tasks()[0], pool=p)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q", "dataset": "d", "records": {}}\n')
+    with pytest.raises(ConfigError, match="bad.jsonl:1: records"):
+        await load_method("avengers", records=str(bad)).solve(held_out_tasks()[0], pool=p)
+    assert p.ledger.snapshot().calls == 0
+
+
+@pytest.mark.parametrize("generator", ["self_consistency", "model_switch", "direct", "aggregation", "moa"])
+def test_the_graph_draws_without_a_pool_or_router(generator):
+    text = load_method("avengers", generator=generator, mode="lazy_weighted").mermaid()
+    for node in ("route", "generate", "vote"):
+        assert f"{node}({node})" in text
+    assert ("vote -.-> generate" in text) == (generator == "model_switch")
+
+
+def test_relative_paths_resolve_in_the_working_directory_then_the_workflows_folder(tmp_path, monkeypatch):
+    from maslab.agents.avengers import WORKFLOWS_DIR, resolve_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_path("data/avengers_smol_records.jsonl") == (WORKFLOWS_DIR / "data" / "avengers_smol_records.jsonl")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "avengers_smol_records.jsonl").write_text("{}\n")
+    assert resolve_path("data/avengers_smol_records.jsonl") == tmp_path / "data" / "avengers_smol_records.jsonl"
+
+
+async def test_the_shipped_workflow_routes_to_smol(monkeypatch, tmp_path):
+    from maslab.workflow import load_workflow
+
+    monkeypatch.chdir(tmp_path)  # the records path resolves through the repository's workflows/ folder
+    workflow = load_workflow(REPO / "workflows" / "avengers.yaml", aliases=["smol"])
+    solution = await workflow.to_method().solve(Task(question="What is 6 times 7?"),
+                                               pool=ModelPool.scripted(lambda r: "6 x 7 = 42. Answer: 42", "smol"))
+    assert solution.metadata["models"] == ["smol"] and solution.metadata["vote"]["answer"] == "42"
+    assert solution.usage.calls == 10
+
+
+# --------------------------------------------------------------------------- the embedded model, end to end
+
+
+@pytest.mark.integration
+async def test_sweep_calibrate_route_on_the_embedded_model(embedded_pool, embedded_models_file, tmp_path):
+    """A real 2-sample self-consistency sweep on 4 arithmetic tasks, `maslab route calibrate --store`,
+    then the avengers system on one question — every layer for real (the answers may be wrong)."""
+    from maslab.bench.sweep import Sweep, run_sweep
+    from maslab.cli import main
+
+    sweep = Sweep.model_validate({
+        "name": "avengers-it", "methods": [{"method": "self_consistency", "params": {"samples": 2}}],
+        "assignments": [{"name": "smol", "model": "smol"}],
+        "datasets": [{"name": "arithmetic", "generator": "arithmetic", "n": 4}], "max_tokens": 32})
+    summary = await run_sweep(sweep, out=tmp_path / "sweep", pool=embedded_pool, progress=False)
+    assert summary.ran == 4 and summary.failed == 0
+    assert main(["route", "calibrate", "--store", str(tmp_path / "sweep"), "--k", "2", "--out",
+                 str(tmp_path / "router"), "--models", str(embedded_models_file)]) == 0
+    method = load_method("avengers", router=str(tmp_path / "router"), samples=2)
+    solution = await method.solve(Task(question="What is 6 times 7?", domain="math"), pool=embedded_pool)
+    assert solution.metadata["models"] == ["smol"] and solution.usage.calls == 2 and solution.usage.errors == 0
+    assert solution.answer.strip() and solution.metadata["cluster"] in (0, 1)
