@@ -26,12 +26,13 @@ dialogue goes on. Model-written code never runs in this process.
 
 Decisions where the spec leaves room (ours):
 
-- **Execution feedback.** The paper's loop is single-shot and so is our default
-  (``repair_rounds: 0``). With ``repair_rounds: k`` a failed plan's result — e.g. the
-  ``ValidationError`` naming the tool and argument — goes back to the planner as the plan's
-  result (a follow-up message after its own reply; the cache is reset to the turn's start) and
-  it may rewrite the plan up to k times; the last attempt is the turn's prediction and the
-  failed attempts are kept in the answer (the scorer reports first-attempt execution success).
+- **Execution feedback.** The spec requires that a wrongly typed argument "returns a
+  ``ValidationError`` result to the model", so by default (``repair_rounds: 1``) a failed plan's
+  result — e.g. the ``ValidationError`` naming the tool and argument — goes back to the planner
+  as the plan's result (a follow-up message after its own reply; the cache is reset to the
+  turn's start) and it may rewrite the plan once; the last attempt is the turn's prediction and
+  the failed attempts are kept in the answer (the scorer also reports first-attempt execution
+  success, the paper's single-shot figure). ``repair_rounds: 0`` is the paper's single-shot loop.
 - **Decoding.** temperature 0.1 as in the paper; top-k (10 in the paper) is left to the server
   (not every OpenAI-compatible server accepts it); ``max_tokens`` 1024 (the paper allows 4000;
   a plan with its reasoning rarely needs more than a few hundred tokens).
@@ -311,7 +312,7 @@ class Config(MethodConfig):
         default="full", description="tool config: parameters described one per line, or one signature per tool")
     timeout: float = Field(default=10.0, gt=0, description="sandbox seconds per plan")
     memory_mb: int = Field(default=1024, ge=64, description="sandbox memory limit per plan")
-    repair_rounds: int = Field(default=0, ge=0, description="re-plans after a failed execution, the error fed back")
+    repair_rounds: int = Field(default=1, ge=0, description="re-plans after a failed execution, the error fed back")
     max_turns: int = Field(default=50, ge=1, description="most user turns planned per dialogue (loop bound)")
     temperature: float | None = Field(default=0.1, description="sampling temperature (the paper: 0.1)")
     max_tokens: int | None = Field(default=1024, description="completion-token cap per call (the paper: 4000)")

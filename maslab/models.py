@@ -320,6 +320,8 @@ class ModelPool:
         scripted: dict[str, ScriptFn | Sequence[str]] | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
+        """`overrides` apply to every call: `max_tokens` caps the requested value (fairness in sweeps,
+        small budgets in tests); any other key replaces the caller's value."""
         self.config = config
         self.ledger = UsageLedger()
         self.overrides = dict(overrides or {})
@@ -426,7 +428,9 @@ class ModelPool:
         a = self._aliases[name]
         msgs = as_messages(list(messages) if isinstance(messages, Sequence) and not isinstance(messages, str)
                            else messages)
-        merged = {**a.config.params, **{k: v for k, v in params.items() if v is not None}, **self.overrides}
+        merged = {**a.config.params, **{k: v for k, v in params.items() if v is not None}}
+        for key, value in self.overrides.items():  # max_tokens is a cap; other overrides replace
+            merged[key] = min(merged.get(key, value), value) if key == "max_tokens" else value
         agent, role = agent or role or "anonymous", role or agent or "anonymous"
 
         key = request = None

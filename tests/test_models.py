@@ -219,3 +219,15 @@ def test_litellm_import_stays_offline():
 
     _import_litellm()
     assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"
+
+
+async def test_max_tokens_override_is_a_cap_other_overrides_replace():
+    seen = []
+    pool = ModelPool.from_dict({"default": "m", "models": {"m": {"scripted": ["x"]}}},
+                               scripted={"m": lambda req: seen.append(req.params) or "x"},
+                               overrides={"max_tokens": 64, "temperature": 0.0})
+    await pool.complete(None, "a", max_tokens=16, temperature=0.9)
+    await pool.complete(None, "b", max_tokens=512)
+    await pool.complete(None, "c")
+    assert [p["max_tokens"] for p in seen] == [16, 64, 64]
+    assert all(p["temperature"] == 0.0 for p in seen)

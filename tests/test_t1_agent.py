@@ -258,8 +258,8 @@ async def test_planted_mistakes_score_what_the_hand_computation_says(fx):
 
 
 async def test_a_validation_error_goes_back_to_the_model_and_is_counted(fx):
-    """With repair_rounds=1 the planner reads the ValidationError as its plan's result and fixes the plan;
-    with the default (0, the paper's single shot) the error is recorded for the turn and the run goes on."""
+    """By default (repair_rounds=1) the planner reads the ValidationError as its plan's result and fixes the
+    plan; in the paper's single shot (repair_rounds=0) the error is recorded for the turn and the run goes on."""
     wrong_type = fx["gold1"].replace(repr(fx["day"]), "20250601")
     seen: list[str] = []
 
@@ -272,7 +272,7 @@ async def test_a_validation_error_goes_back_to_the_model_and_is_counted(fx):
         return wrap(fx["gold2"])
 
     pool = ModelPool.scripted(script, "smol")
-    (sol, score), = await solve_all([fx["a"]], pool, n_examples=0, repair_rounds=1)
+    (sol, score), = await solve_all([fx["a"]], pool, n_examples=0)
     assert len(seen) == 1
     assert "Execution failed (validation_error)" in seen[0]
     assert "ValidationError in search_flights" in seen[0] and "departure_date" in seen[0]
@@ -284,7 +284,7 @@ async def test_a_validation_error_goes_back_to_the_model_and_is_counted(fx):
     assert score.detail["first_attempt_exec_success"] == pytest.approx(50.0)  # turn 1 needed the repair
     assert sol.usage.calls == 3
 
-    (sol0, score0), = await solve_all([fx["a"]], pool, n_examples=0)  # default: single shot
+    (sol0, score0), = await solve_all([fx["a"]], pool, n_examples=0, repair_rounds=0)  # single shot
     assert len(seen) == 1 and sol0.usage.calls == 2
     rec = T1Answer.model_validate_json(sol0.answer).turns[0]
     assert rec.execution.error_category == "validation_error" and "departure_date" in rec.execution.error
