@@ -47,6 +47,7 @@ from maslab.tools.core import ToolFailure, tool
 from pydantic import BaseModel, Field
 
 from maslab.errors import MaslabError
+from maslab.sync import run_sync
 from maslab.trace import get_logger
 
 log = get_logger(__name__)
@@ -854,25 +855,7 @@ def run_python(
         isolation=isolation,
         env=env,
     )
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun_python(code, **kwargs))
-    # A loop is running in this thread: run ours in a helper thread rather than nest loops.
-    box: dict[str, Any] = {}
-
-    def runner() -> None:
-        try:
-            box["result"] = asyncio.run(arun_python(code, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=runner, name="maslab-sandbox")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return run_sync(arun_python(code, **kwargs))
 
 
 @tool(name="python", timeout=60.0)

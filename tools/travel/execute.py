@@ -12,11 +12,9 @@ failure, never an exception here. `plan_graph` (static, from the AST) is re-expo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +24,7 @@ from maslab.tools.travel.cache import ToolCache
 from maslab.tools.travel.runner import INPUT_FILE, RESULT_FILE
 from pydantic import BaseModel, Field
 
+from maslab.sync import run_sync
 from maslab.trace import get_logger
 
 log = get_logger(__name__)
@@ -189,7 +188,7 @@ def execute_plan(code: str, cache: ToolCache | dict[str, Any] | str | None = Non
                  kb_path: str | Path | None = None, *, timeout: float = 10.0,
                  memory_mb: int = 1024) -> ExecutionResult:
     """Blocking `aexecute_plan` (also safe inside a running event loop's thread)."""
-    return _run_sync(aexecute_plan(code, cache, kb_path, timeout=timeout, memory_mb=memory_mb))
+    return run_sync(aexecute_plan(code, cache, kb_path, timeout=timeout, memory_mb=memory_mb))
 
 
 async def aexecute_plans(jobs: Sequence[tuple[str, ToolCache | dict[str, Any] | str | None]],
@@ -225,25 +224,6 @@ def execute_plans(jobs: Sequence[tuple[str, ToolCache | dict[str, Any] | str | N
                   kb_path: str | Path | None = None, *, timeout: float = 10.0,
                   memory_mb: int = 1024) -> list[ExecutionResult]:
     """Blocking `aexecute_plans`."""
-    return _run_sync(aexecute_plans(jobs, kb_path, timeout=timeout, memory_mb=memory_mb))
+    return run_sync(aexecute_plans(jobs, kb_path, timeout=timeout, memory_mb=memory_mb))
 
 
-def _run_sync(coro: Any) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="t1-execute")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
