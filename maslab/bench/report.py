@@ -372,6 +372,18 @@ TABLE_HEADERS = ["method", "assignment", "seed(s)", "n", "accuracy % [95% CI]", 
                  "tokens/task", "calls/task", "latency s"]
 
 
+TERMINAL_HEADERS = ["method", "assignment", "seed", "n", "acc % [95% CI]", "valid %", "err", "tok/task", "calls",
+                    "lat s"]
+
+
+def _terminal_cells(s: Stats) -> list[str]:
+    """The compact row of the terminal table (the Markdown/CSV/HTML reports carry p50/p95 latency too)."""
+    err = f"{s.errors}" + (f"+{s.score_errors}" if s.score_errors else "")
+    return [s.method_label, s.assignment, _seed_text(s), _n_text(s),
+            f"{_pct(s.accuracy)} [{_pct(s.ci_low)}, {_pct(s.ci_high)}]", _pct(s.accuracy_valid), err,
+            f"{s.tokens_per_task:,.0f}", f"{s.calls_per_task:.1f}", f"{s.latency_mean_s:.1f}"]
+
+
 def _ordered(summaries: Iterable[Stats]) -> dict[str, list[Stats]]:
     """Items grouped by dataset; within one: label, assignment, seeds, then a pooled row if multi-seed."""
     items = [s for s in summaries if not (isinstance(s, SeedAggregate) and len(s.seeds) < 2)]
@@ -394,10 +406,10 @@ def render_table(summaries: Sequence[Stats]) -> list[Table]:
     for ds, items in _ordered(summaries).items():
         t = Table(title=f"{ds or '(no dataset)'} — accuracy counts errors as wrong; 95% Wilson CI",
                   title_justify="left")
-        for h in TABLE_HEADERS:
-            t.add_column(h, justify="left" if h in ("method", "assignment", "seed(s)") else "right")
+        for h in TERMINAL_HEADERS:
+            t.add_column(h, justify="left" if h in ("method", "assignment", "seed") else "right")
         for s in items:
-            t.add_row(*_row_cells(s), style="bold" if isinstance(s, SeedAggregate) else None)
+            t.add_row(*_terminal_cells(s), style="bold" if isinstance(s, SeedAggregate) else None)
         tables.append(t)
     return tables
 
@@ -671,6 +683,8 @@ def report_command(dir: Path, fmt: str = "table", compare: list[str] | None = No
     store.close()
 
     console = Console(highlight=False)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(highlight=False, width=140)
     if fmt == "table":
         if not summaries:
             console.print("no results yet")
