@@ -62,6 +62,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from maslab.errors import MaslabError
+from maslab.jsonl import read_jsonl
 from maslab.trace import get_logger
 
 from .embeddings import Embedder, embedder_from_spec
@@ -113,26 +114,15 @@ def load_records(path: str | Path) -> list[CalibrationRecord]:
     Blank lines are skipped; a malformed line raises `RecordsError` naming ``file:line`` and the field.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RecordsError(f"{path}: no such file")
     out: list[CalibrationRecord] = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordsError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from exc
-            if not isinstance(obj, dict):
-                raise RecordsError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            try:
-                out.append(CalibrationRecord.model_validate(obj))
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in err['loc']) or '<record>'}: {err['msg']}" for err in exc.errors()
-                )
-                raise RecordsError(f"{path}:{lineno}: {problems}") from exc
+    for lineno, obj in read_jsonl(path, RecordsError):
+        try:
+            out.append(CalibrationRecord.model_validate(obj))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<record>'}: {err['msg']}" for err in exc.errors()
+            )
+            raise RecordsError(f"{path}:{lineno}: {problems}") from exc
     if not out:
         raise RecordsError(f"{path}: no records")
     return out

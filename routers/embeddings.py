@@ -56,8 +56,10 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
     log.info("loading sentence-transformer", path=path, device=device)
+    hf_logging.disable_progress_bar()  # the library's own stderr bar would clutter CLI output
     return SentenceTransformer(path, device=device)
 
 

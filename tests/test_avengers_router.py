@@ -445,7 +445,7 @@ def test_load_records_and_located_errors(tmp_path):
     missing.write_text(json.dumps({"query": "q", "records": {"M01": True}}) + "\n")
     with pytest.raises(RecordsError, match=r"missing\.jsonl:1: dataset: Field required"):
         load_records(missing)
-    with pytest.raises(RecordsError, match="no such file"):
+    with pytest.raises(RecordsError, match="file not found"):
         load_records(tmp_path / "nope.jsonl")
 
 

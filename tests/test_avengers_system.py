@@ -285,6 +285,19 @@ async def test_lazy_weighted_model_switch_samples_the_second_model_only_when_nee
     assert solution.metadata["vote"]["answer"] == "5"
 
 
+async def test_model_switch_with_one_callable_model_is_self_consistency(records_file):
+    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch")
+    solution = await method.solve(held_out_tasks()[0], pool=pool(topic_expert, "alpha"))
+    assert by_alias(solution) == {"alpha": 10} and solution.metadata["models"] == ["alpha"]
+    assert "switch" not in solution.metadata and solution.metadata["vote"]["answer"] == held_out_tasks()[0].answer
+
+
+async def test_routing_on_the_templated_prompt(records_file):
+    method = load_method("avengers", records=str(records_file), k=3, samples=1, route_on="prompt")
+    solution = await method.solve(held_out_tasks()[0], pool=pool())
+    assert solution.metadata["models"][0] in MODELS and solution.usage.calls == 1
+
+
 async def test_direct_makes_one_call_at_temperature_0_2(records_file):
     temps: list[Any] = []
 

@@ -143,7 +143,7 @@ async def test_calibrate_from_a_sweep_store_made_with_scripted_models(tmp_path, 
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["calibrate", "--records", "missing.jsonl", "--out", "OUT"], "missing.jsonl: no such file"),
+    (["calibrate", "--records", "missing.jsonl", "--out", "OUT"], "missing.jsonl: file not found"),
     (["calibrate", "--store", "nowhere", "--out", "OUT"], "no results.sqlite"),
     (["calibrate", "--records", "RECORDS", "--k", "0", "--out", "OUT"], "--k must be >= 1"),
     (["calibrate", "--records", "RECORDS", "--n-models", "0", "--out", "OUT"], "--n-models must be >= 1"),

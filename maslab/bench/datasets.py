@@ -10,19 +10,18 @@ Malformed input raises `ConfigError` naming the file and line.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import os
 import random
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from maslab.bench.extract import normalize_number
 from maslab.bench.generators import GENERATORS
 from maslab.errors import ConfigError
+from maslab.jsonl import read_jsonl
 from maslab.task import Task
 from maslab.trace import get_logger
 
@@ -54,23 +53,7 @@ def list_datasets() -> list[str]:
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; ConfigError on bad JSON or a non-object."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: dataset file not found")
-    opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-                if not isinstance(obj, dict):
-                    raise ConfigError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-                yield lineno, obj
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read dataset ({exc})") from None
+    return read_jsonl(path)
 
 
 def _need(obj: Mapping[str, Any], key: str, path: Path, lineno: int, kind: type | tuple[type, ...] = str) -> Any:

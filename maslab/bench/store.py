@@ -1,7 +1,8 @@
 """The sweep result store: one SQLite file (WAL), one row per (cell, task), committed as it finishes.
 
 It is the single source for reports and for calibrating routers (per-model, per-task correctness).
-A row is written once its task finished — answered and scored (`status='ok'`), failed at
+`question` holds the task as a model saw it (`Task.prompt()`: the question with its lettered
+choices), which is also what routers calibrate on. A row is written once its task finished — answered and scored (`status='ok'`), failed at
 inference (`'error'`, scored as wrong and counted separately) or failed at scoring
 (`'score_error'`, also wrong). Each write is its own transaction, so a sweep killed with SIGKILL
 loses nothing that finished; `--resume` skips `ok` rows and re-runs the others.

@@ -300,7 +300,7 @@ async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str,
     row = ResultRow(cell_id=cell.cell_id, task_id=task.id, sweep=sweep, method=cell.method.method,
                     method_label=cell.method.name, method_params=cell.method.params,
                     assignment=cell.assignment.name, roles=cell.assignment.roles, dataset=cell.dataset.name,
-                    seed=cell.seed, question=task.question, reference=task.answer, domain=task.domain,
+                    seed=cell.seed, question=task.prompt(), reference=task.answer, domain=task.domain,
                     trace_path=str(trace_path), attempts=attempts, started_at=time.time())
     answer: str | None = None
     try:
