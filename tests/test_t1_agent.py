@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from pathlib import Path
 
 import pytest
 from maslab.agents.t1 import T1Answer, plan_graph_data, plan_mermaid
-from maslab.tools.travel.cache import ToolCache
 from maslab.tools.travel.dataset import dialogue_from_task
 from maslab.tools.travel.dialogues import CATEGORIES, Dialogue, DialogueTurn
 from maslab.tools.travel.kb import get_kb
 from maslab.tools.travel.metrics import TurnScore, aggregate
 from maslab.tools.travel.prompt import render_conversation
-from maslab.tools.travel.tools import NO_PLANNING, TravelTools
+from maslab.tools.travel.tools import NO_PLANNING
 
 from maslab.bench.datasets import load_dataset
 from maslab.bench.scorers import Score, get_scorer, score_for
@@ -34,6 +32,7 @@ from maslab.method import load_method
 from maslab.models import ModelPool
 from maslab.task import Solution, Task
 from maslab.workflow import load_workflow
+from tests.t1_planted import two_flight_turns
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["# TOOL CONFIG", "# INSTRUCTIONS", "# OUTPUT FORMAT", "# EXAMPLES", "# CONVERSATION", "# CACHE"]
@@ -117,19 +116,9 @@ def tasks9(kb):
 def fx(kb):
     """A two-turn flights dialogue built by hand (as in test_t1_metrics): (1) search and save flights_1;
     (2) reuse flights_1, filter by budget, save flights_2. Two copies, 'a' and 'b', told apart by the greeting."""
-    o, d, day = next(r for r in kb.routes(kb.splits()["test"]) if len(kb.flights(*r)) >= 3)
-    t = TravelTools(kb, ToolCache())
-    flights = t.search_flights(o, d, day)
-    t.save_to_cache("flights_1", flights)
-    cache1 = t.cache.copy()
-    budget = int(math.ceil(sorted(flights.column("price"))[1] / 50) * 50)
-    t.save_to_cache("flights_2", t.filter_flights(prior_results=flights, budget=budget))
-    cache2 = t.cache.copy()
-    gold1 = (f"flights = search_flights(origin={o!r}, destination={d!r}, departure_date={day!r})\n"
-             "save_to_cache('flights_1', flights)")
-    gold2 = ("cached = get_results_from_cache(key='flights_1')\n"
-             f"cheap = filter_flights(prior_results=cached, budget={budget})\n"
-             "save_to_cache('flights_2', cheap)")
+    p = two_flight_turns(kb)
+    o, d, day, budget = p["o"], p["d"], p["day"], p["budget"]
+    cache1, cache2, gold1, gold2 = p["cache1"], p["cache2"], p["gold1"], p["gold2"]
     tasks = {}
     for copy in ("a", "b"):
         dlg = Dialogue(id=f"planted-{copy}", category="flights", domains=["flights"], split="test",

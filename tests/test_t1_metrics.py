@@ -18,7 +18,9 @@ from maslab.tools.travel.metrics import (
     sentence_bleu,
     token_f1,
 )
-from maslab.tools.travel.tools import NO_PLANNING, TravelTools
+from maslab.tools.travel.tools import NO_PLANNING
+
+from tests.t1_planted import two_flight_turns
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +31,9 @@ def kb(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fx(kb):
     """Two gold turns: (1) search flights and save flights_1; (2) reuse flights_1, filter by budget, save flights_2."""
-    o, d, day = next(r for r in kb.routes(kb.splits()["test"]) if len(kb.flights(*r)) >= 3)
-    t = TravelTools(kb, ToolCache())
-    flights = t.search_flights(o, d, day)
-    t.save_to_cache("flights_1", flights)
-    cache1 = t.cache.copy()
-    budget = int(math.ceil(sorted(flights.column("price"))[1] / 50) * 50)
-    t.save_to_cache("flights_2", t.filter_flights(prior_results=flights, budget=budget))
-    cache2 = t.cache.copy()
-    gold1 = (f"flights = search_flights(origin={o!r}, destination={d!r}, departure_date={day!r})\n"
-             "save_to_cache('flights_1', flights)")
-    gold2 = ("cached = get_results_from_cache(key='flights_1')\n"
-             f"cheap = filter_flights(prior_results=cached, budget={budget})\n"
-             "save_to_cache('flights_2', cheap)")
+    p = two_flight_turns(kb)
+    o, d, day, budget = p["o"], p["d"], p["day"], p["budget"]
+    cache1, cache2, gold1, gold2 = p["cache1"], p["cache2"], p["gold1"], p["gold2"]
     turn1 = DialogueTurn(role="user", text="", code=gold1, kind="plan", cache_after=cache1.to_dict(),
                          cache_summary=cache1.summary())
     turn2 = DialogueTurn(role="user", text="", code=gold2, kind="plan", cache_after=cache2.to_dict(),
