@@ -92,3 +92,19 @@ def test_ask_writes_a_trace_without_secrets(tmp_path, monkeypatch):
     calls = [x for x in lines if x["event"] == "call"]
     assert len(calls) == 1 and calls[0]["alias"] == "s" and calls[0]["completion_tokens"] == 1
     assert "sk-do-not-log" not in trace.read_text()
+
+
+def test_graph_draws_workflows_and_t1_plans(tmp_path, capsys):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    png = tmp_path / "g.png"
+    assert main(["graph", str(repo / "workflows" / "plan_solve_check.yaml"), "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "checker -.-> solver" in out and "planner --> solver" in out
+    assert png.stat().st_size > 5000
+    plan = tmp_path / "plan.py"
+    plan.write_text("f = search_flights(origin='A', destination='B', departure_date='2025-06-01')\n"
+                    "save_to_cache('flights_1', f)\n")
+    assert main(["graph", "--plan", str(plan)]) == 0
+    assert "c0 -->|value| c1" in capsys.readouterr().out
