@@ -1,8 +1,9 @@
 """Overhead of the model pool: raw httpx vs raw litellm vs `ModelPool.complete` (cache off).
 
-Starts a zero-latency OpenAI-compatible server on loopback (maslab.testing.FakeOpenAIServer),
-drives the same number of calls at the same concurrency through each client and prints calls/s,
-ending with `pool/litellm ratio: X.XX` (the pool's throughput over raw litellm's).
+Starts a zero-latency OpenAI-compatible server on loopback (maslab.testing.FakeOpenAIServer) in its
+own process, so that the server does not share the clients' interpreter lock, drives the same number
+of calls at the same concurrency through each client and prints calls/s, ending with
+`pool/litellm ratio: X.XX` (the pool's throughput over raw litellm's).
 
     python benchmarks/overhead.py [--calls 2000] [--concurrency 32] [--repeats 3]
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 from maslab.models import ModelPool, _import_litellm
-from maslab.testing import FakeOpenAIServer
 
 MESSAGES = [{"role": "user", "content": "ping"}]
 
@@ -31,12 +35,25 @@ async def drive(call, calls: int, concurrency: int) -> float:
     return calls / (time.perf_counter() - start)
 
 
+@contextlib.contextmanager
+def fake_server() -> Iterator[str]:
+    """`python -m maslab.testing` in a subprocess; yields its api_base."""
+    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", "pong"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 async def main(calls: int, concurrency: int, repeats: int) -> None:
     import httpx
 
     litellm = _import_litellm()
-    with FakeOpenAIServer(reply="pong") as srv:
-        async with httpx.AsyncClient(base_url=srv.api_base, timeout=30,
+    with fake_server() as api_base:
+        async with httpx.AsyncClient(base_url=api_base, timeout=30,
                                      limits=httpx.Limits(max_connections=concurrency)) as client:
 
             async def raw_httpx(i: int) -> None:
@@ -45,11 +62,11 @@ async def main(calls: int, concurrency: int, repeats: int) -> None:
                 r.json()["choices"][0]["message"]["content"]
 
             async def raw_litellm(i: int) -> None:
-                await litellm.acompletion(model="openai/fake-model", api_base=srv.api_base, api_key="no-key",
+                await litellm.acompletion(model="openai/fake-model", api_base=api_base, api_key="no-key",
                                           messages=MESSAGES, timeout=30, max_retries=0)
 
             pool = ModelPool.from_dict({"default": "fake", "models": {"fake": {"endpoints": [
-                {"model": "openai/fake-model", "api_base": srv.api_base, "max_concurrency": concurrency}]}}})
+                {"model": "openai/fake-model", "api_base": api_base, "max_concurrency": concurrency}]}}})
 
             async def via_pool(i: int) -> None:
                 await pool.complete("fake", MESSAGES, agent="bench")

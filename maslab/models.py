@@ -285,6 +285,12 @@ def _import_litellm() -> Any:
     return _litellm
 
 
+def _gave_up(t: _Transient, attempts: int) -> ModelCallError:
+    err = t.error
+    return type(err)(f"{err} (gave up after {attempts} attempts)", alias=err.alias, endpoint=err.endpoint,
+                     transient=True)
+
+
 def _cache_model(a: _Alias) -> str:
     """The model identity in cache keys: known before any server is started or contacted."""
     if a.config.endpoints:
@@ -481,6 +487,11 @@ class ModelPool:
             a.ready = True
 
     async def _call_with_retries(self, a: _Alias, req: ScriptedRequest) -> Completion:
+        try:  # the common case costs no retry machinery
+            return await self._call_once(a, req)
+        except _Transient as first:
+            if a.config.max_retries == 0:
+                raise _gave_up(first, 1) from first
         from tenacity import (
             AsyncRetrying,
             retry_if_exception_type,
@@ -488,22 +499,21 @@ class ModelPool:
             wait_random_exponential,
         )
 
-        attempts = 0
+        attempts = 1
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(a.config.max_retries + 1),
+            stop=stop_after_attempt(a.config.max_retries),
             wait=wait_random_exponential(multiplier=a.config.backoff_initial, max=a.config.backoff_max),
             retry=retry_if_exception_type(_Transient),
             reraise=True,
         )
+        await asyncio.sleep(min(a.config.backoff_initial, a.config.backoff_max))  # back off before the first retry
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
                     completion = await self._call_once(a, req)
         except _Transient as t:
-            err = t.error
-            raise type(err)(f"{err} (gave up after {attempts} attempts)", alias=err.alias,
-                            endpoint=err.endpoint, transient=True) from t
+            raise _gave_up(t, attempts) from t
         return completion.model_copy(update={"retries": attempts - 1})
 
     async def _call_once(self, a: _Alias, req: ScriptedRequest) -> Completion:
@@ -551,8 +561,8 @@ class ModelPool:
             kwargs["_skip_mcp_handler"] = True
         where = f"alias {endpoint.alias!r} endpoint {endpoint.label}"
         try:
-            response = await asyncio.wait_for(
-                litellm.acompletion(
+            async with asyncio.timeout(cfg.timeout + 5.0):  # a guard beyond the HTTP client's own timeout
+                response = await litellm.acompletion(
                     model=cfg.model,
                     messages=[m.to_openai() for m in req.messages],
                     api_base=cfg.api_base,
@@ -560,9 +570,7 @@ class ModelPool:
                     timeout=cfg.timeout,
                     max_retries=0,
                     **kwargs,
-                ),
-                timeout=cfg.timeout + 5.0,
-            )
+                )
         except TimeoutError as e:
             raise _Transient(ModelTimeoutError(f"{where}: no answer within {cfg.timeout:g}s",
                                                alias=endpoint.alias, endpoint=endpoint.label, transient=True)) from e

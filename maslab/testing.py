@@ -460,3 +460,31 @@ class FakeOpenAIServer:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m maslab.testing [--port P] [--reply TEXT] [--latency S] [--transient-rate R]`: serve a fake
+    OpenAI-compatible endpoint in this process until killed (dry runs, out-of-process benchmarks). Prints
+    the api_base on its first line."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m maslab.testing", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--reply", default=None)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--transient-rate", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(args.reply, port=args.port, latency=args.latency,
+                              transient_rate=args.transient_rate).start()
+    sys.stdout.write(server.api_base + "\n")
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
