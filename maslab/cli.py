@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    return console if console.is_terminal else Console(stderr=stderr, highlight=False, width=160)
 
 
 def _error(message: str) -> None:
@@ -296,7 +297,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     table = Table("method", "citation", "roles", "parameters (defaults)", show_lines=True)
     for name, cls in list_methods().items():
         fields = {k: f for k, f in cls.Config.model_fields.items() if k not in ("roles",)}
-        params = ", ".join(f"{k}={f.default!r}" for k, f in fields.items())
+        params = ", ".join(f"{k}={f.get_default(call_default_factory=True)!r}" for k, f in fields.items())
         table.add_row(name, cls.citation, ", ".join(cls.roles), params)
     _console().print(table)
     return 0
