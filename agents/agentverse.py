@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 
 from pydantic import Field
 
-from maslab.graph import gather, loop_edge, state_graph
+from maslab.graph import END, START, gather, loop_edge, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
@@ -142,15 +142,15 @@ def _history(discussion: list[tuple[str, str]], window: int) -> str:
 
 
 @register_method
-class AgentVerse(Method):
+class AgentVerse(Method[Config]):
     name = "agentverse"
     citation = "arXiv 2308.10848"
     summary = "Recruit experts, draft and critique until they agree, evaluate; repeat with the advice."
     roles = ("recruiter", "solver", "critic", "evaluator")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         recruiter = ctx.agent("recruiter", RECRUITER_PROMPT)
         evaluator = ctx.agent("evaluator", EVALUATOR_PROMPT)
 
@@ -217,13 +217,13 @@ class AgentVerse(Method):
         for name, fn in (("recruit", recruit), ("draft", draft), ("critique", critique), ("revise", revise),
                          ("evaluate", evaluate)):
             graph.add_node(name, fn)
-        graph.add_edge("__start__", "recruit")
+        graph.add_edge(START, "recruit")
         graph.add_edge("recruit", "draft")
         graph.add_edge("draft", "critique")
         graph.add_conditional_edges("critique", lambda s: "revise" if s["reviews"] else "evaluate",
                                     ["revise", "evaluate"])
         loop_edge(graph, "revise", again="critique", done="evaluate", until=lambda s: False,
                   max_rounds=cfg.max_criticizing_rounds, counter="crit_round")
-        loop_edge(graph, "evaluate", again="recruit", done="__end__",
+        loop_edge(graph, "evaluate", again="recruit", done=END,
                   until=lambda s: bool(s["log"][-1].get("correctness")), max_rounds=cfg.max_turn, counter="turn")
         return graph

@@ -12,9 +12,13 @@ embedding cluster, sample repeatedly, vote. Specification: `../shared/specs/aven
          routed expert under "### Result of <model>" headers, then an aggregator at 0.2); `moa`
          (`moa_layers` = 3 proposer layers of the routed experts at 0.2, then an aggregator at 0.2);
     3. vote (spec §5): extract each sample's answer ("Answer: X", the last `\\boxed{}` for math …) and
-       take the majority (`maslab.routers.voting.vote`). Model-Switch returns model 1's vote when its
+       take the majority (`maslab.answers.vote`). Model-Switch returns model 1's vote when its
        consistency (winner share) is ≥ `consistency_rate_threshold` (0.8), else the vote over all
        samples. Code tasks are not voted: sample 0 is the answer.
+
+The graph: `route` → the generator's nodes → `vote`; the shared nodes are `_Parts`, and each
+generator (`self_consistency`, `model_switch`, `direct`, `aggregation`, `moa`) is a small function
+that adds its fan-out, nodes and edges (`GENERATORS`).
 
 The answer is the full text of the first sample carrying the winning answer (so a sweep's scorer can
 extract it again); `metadata` holds the route (models, aliases, clusters, scores), the vote (counts,
@@ -27,18 +31,18 @@ self_consistency / model_switch: 1.
 
 Decisions where the spec leaves a choice (ours unless marked):
 
-- The router comes from `router` (a directory written by `maslab route calibrate` / `Router.save`) or
-  `records` (the paper's JSON lines, calibrated on first use with `k` (64; clamped to the number of
-  distinct queries), `calibration_seed` 42, `selection`, `n_models`, `distance` and `embedder` — a
-  `describe()` spec, default all-MiniLM-L6-v2). Either is loaded once per process and path, in a worker
-  thread, however many tasks of a sweep ask at once. A relative path is looked up in the working
-  directory, then in the repository's `workflows/` folder (so shipped workflows run from anywhere).
+- Calibrate offline, route online: the router is a directory written by `maslab route calibrate`
+  (`Router.save`), given as `router` (a relative path resolves against the workflow or sweep file
+  that names it), or a `Router` object (`Avengers.with_router`). The system never calibrates; it
+  loads the directory once per configured system, in a worker thread, on the first task.
 - Candidates: the router's selected models whose alias (`model_map[id]`, default the id itself) is a
   pool alias; if none of the selected models is callable, every callable router model. None at all is
   a `ConfigError`. `top_n` is clamped to the candidates; Model-Switch with one candidate degrades to
   Self-Consistency with all `samples` on it (the reference code requires two experts).
-- Routing text (`route_on`): the task's `question` (default: what `records_from_store` stores as a
-  record's query, so sweep-made routers see the same text) or the templated `prompt` sent to the models
+- Routing text (`route_on`): `prompt` (default) embeds `task.prompt()` — the question with its
+  lettered choices, exactly what a sweep's result store holds as `question` and what
+  `records_from_store` makes a record's query, so a router calibrated from a sweep embeds the same
+  text at calibration and at routing; `templated` embeds the templated prompt sent to the models
   (the reference code's choice, matching the paper's records).
 - Prompts (`prompt_template: avengers`, default) are the reference code's: math ends with the `\\boxed{}`
   rule, multiple choice with "Answer: $LETTER" over the task's letters, other tasks with "Answer:";
@@ -47,7 +51,7 @@ Decisions where the spec leaves a choice (ours unless marked):
   `domain == "math"` → math; else free text.
 - Voting: `vote_mode: faithful` is the reference code (raw strings, empty extractions vote);
   `default` canonicalises answers, drops empties, and — ours — when the paper's extraction finds
-  nothing in a sample, falls back to maslab's generic extraction (`maslab.bench.extract`: the choice
+  nothing in a sample, falls back to maslab's generic extraction (`maslab.answers`: the choice
   letter for multiple choice, else the final number — GSM8K `####`, "the answer is …", the last
   number), so tasks that carry their own answer format still vote; text without one stays empty.
 - Samples are separate requests (one per `sample_index`), not one request with `n = samples`.
@@ -68,7 +72,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import json
 import math
 import os
 import tempfile
@@ -80,6 +83,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from pydantic import Field, model_validator
 
 from maslab.agent import Agent
+from maslab.answers import AnswerFormat, VoteResult, format_of, vote
 from maslab.errors import ConfigError, MaslabError
 from maslab.graph import END, START, Appended, fan_out, loop_edge, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
@@ -88,12 +92,9 @@ from maslab.trace import get_logger
 
 if TYPE_CHECKING:
     from maslab.routers.avengers import Router
-    from maslab.routers.voting import AnswerFormat, VoteResult
 
 log = get_logger(__name__)
 
-WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 Generator = Literal["self_consistency", "model_switch", "direct", "aggregation", "moa"]
 
@@ -152,30 +153,14 @@ class AvengersError(ConfigError):
 # --------------------------------------------------------------------------- configuration
 
 
-def resolve_path(path: str, *, directory: bool = False) -> Path:
-    """An existing file (or `directory`) for `path`: as given if absolute, else under the working
-    directory, else under the repository's `workflows/` folder. Raises `AvengersError` naming every place."""
-    raw = Path(path).expanduser()
-    places = [raw] if raw.is_absolute() else [Path.cwd() / raw, WORKFLOWS_DIR / raw]
-    for p in places:
-        if (p.is_dir() if directory else p.is_file()):
-            return p.resolve()
-    kind = "directory" if directory else "file"
-    raise AvengersError(f"no {kind} {path!r} (looked in: {', '.join(str(p) for p in places)})")
-
-
 class Config(MethodConfig):
-    router: str | None = Field(default=None, description="directory of router artefacts (maslab route calibrate --out)")
-    records: str | None = Field(default=None, description="JSON-lines calibration records, calibrated on first use")
-    k: int = Field(default=64, ge=1, description="clusters when calibrating `records` (clamped to distinct queries)")
-    calibration_seed: int = Field(default=42, description="K-means seed when calibrating `records`")
-    selection: Literal["inverse_rank_sum", "frequency"] = "inverse_rank_sum"
-    n_models: int = Field(default=10, ge=1, description="size of the selected model set when calibrating")
-    distance: Literal["dot", "euclidean"] = "dot"
-    embedder: dict[str, Any] | None = Field(default=None, description="embedder spec for `records` (default MiniLM)")
+    router: str | None = Field(default=None, json_schema_extra={"path": True}, description=(
+        "directory of router artefacts (`maslab route calibrate --out`); relative to the workflow or sweep file"))
     model_map: dict[str, str] = Field(default_factory=dict, description="router model id -> pool alias (default: same)")
     routing: Literal["avengers", "random"] = "avengers"
-    route_on: Literal["question", "prompt"] = "question"
+    route_on: Literal["prompt", "templated"] = Field(default="prompt", description=(
+        "text embedded to route: `prompt` (the task as a model sees it, what calibration from a sweep "
+        "stores) or `templated` (the reference code's templated prompt)"))
     top_k: int = Field(default=1, ge=1, description="nearest clusters considered (paper: 1)")
     top_n: int | None = Field(default=None, ge=1, description="routed models (default 1; model_switch 2)")
     beta: float = 3.0
@@ -193,18 +178,8 @@ class Config(MethodConfig):
         if "expert" in self.roles:
             raise ValueError("roles.expert: the expert's alias comes from the router; map router model ids to "
                              "pool aliases with model_map")
-        if self.router and self.records:
-            raise ValueError("give either `router` (saved artefacts) or `records` (calibration records), not both")
-        if self.router:
-            try:
-                resolve_path(self.router, directory=True)
-            except AvengersError as e:
-                raise ValueError(f"router: {e}") from None
-        if self.records:
-            try:
-                resolve_path(self.records)
-            except AvengersError as e:
-                raise ValueError(f"records: {e}") from None
+        if self.router is not None and not Path(self.router).expanduser().is_dir():
+            raise ValueError(f"router: no directory {self.router!r} (write one with `maslab route calibrate`)")
         return self
 
     @property
@@ -212,76 +187,7 @@ class Config(MethodConfig):
         return self.top_n if self.top_n is not None else (2 if self.generator == "model_switch" else 1)
 
 
-# --------------------------------------------------------------------------- routers, cached per process
-
-_ROUTERS: dict[tuple[Any, ...], Router] = {}
-_ROUTERS_LOCK = threading.Lock()
-_KEY_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
-
-
-def clear_router_cache() -> None:
-    """Forget every router loaded or calibrated in this process."""
-    with _ROUTERS_LOCK:
-        _ROUTERS.clear()
-        _KEY_LOCKS.clear()
-
-
-def router_from_config(cfg: Config) -> Router:
-    """The router `cfg` names: loaded from `router`, or calibrated from `records`; cached per process."""
-    from maslab.routers.avengers import Router, calibrate, load_records
-
-    if cfg.router:
-        path = resolve_path(cfg.router, directory=True)
-        key: tuple[Any, ...] = ("router", str(path))
-    elif cfg.records:
-        path = resolve_path(cfg.records)
-        spec = json.dumps(cfg.embedder, sort_keys=True) if cfg.embedder else None
-        key = ("records", str(path), path.stat().st_mtime_ns, cfg.k, cfg.calibration_seed, cfg.selection,
-               cfg.n_models, cfg.distance, spec)
-    else:
-        raise AvengersError("avengers needs `router` (a directory from `maslab route calibrate`) or `records` "
-                            "(JSON-lines calibration records)")
-    with _ROUTERS_LOCK:
-        if key in _ROUTERS:
-            return _ROUTERS[key]
-        lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-    with lock:
-        with _ROUTERS_LOCK:
-            if key in _ROUTERS:
-                return _ROUTERS[key]
-        try:
-            if key[0] == "router":
-                router = Router.load(path)
-            else:
-                from maslab.routers.embeddings import SentenceTransformerEmbedder, embedder_from_spec
-
-                embedder = embedder_from_spec(cfg.embedder) if cfg.embedder else SentenceTransformerEmbedder()
-                router = calibrate(load_records(path), embedder, k=cfg.k, seed=cfg.calibration_seed,
-                                   selection=cfg.selection, n_models=cfg.n_models, distance=cfg.distance)
-        except ConfigError:
-            raise
-        except (MaslabError, ValueError, OSError) as e:
-            raise AvengersError(f"avengers: cannot build the router from {path}: {e}") from e
-        with _ROUTERS_LOCK:
-            _ROUTERS[key] = router
-        log.info("avengers router ready", source=key[0], path=str(path), k=router.k, models=len(router.models))
-        return router
-
-
 # --------------------------------------------------------------------------- prompts, formats, votes
-
-
-def answer_format_of(task: Task) -> AnswerFormat:
-    """The vote's answer format: choices → multiple choice A…; code → none; math; else free text."""
-    from maslab.routers.voting import answer_format
-
-    if task.choices:
-        return answer_format(f"mcq:{LETTERS[:max(1, min(len(task.choices), len(LETTERS)))]}")
-    if (task.domain or "").lower() == "code":
-        return answer_format("code")
-    if (task.domain or "").lower() == "math":
-        return answer_format("math")
-    return answer_format("free")
 
 
 def templated_prompt(task: Task, template: str = "avengers") -> str:
@@ -289,7 +195,7 @@ def templated_prompt(task: Task, template: str = "avengers") -> str:
     body = task.prompt()
     if template == "plain":
         return body
-    fmt = answer_format_of(task)
+    fmt = format_of(task)
     if fmt.kind == "mcq":
         return MCQ_TEMPLATE.format(letters=", ".join(fmt.letters), question=body)
     if fmt.kind == "math":
@@ -297,67 +203,6 @@ def templated_prompt(task: Task, template: str = "avengers") -> str:
     if fmt.kind == "free":
         return FREE_TEMPLATE.format(question=body)
     return body
-
-
-def fallback_answer(text: str, task: Task, fmt: AnswerFormat) -> str:
-    """maslab's generic extraction: the choice letter (multiple choice) or the final number, else ""."""
-    from maslab.bench.extract import extract_choice, extract_number
-
-    if fmt.kind == "mcq":
-        return extract_choice(text, len(task.choices or fmt.letters)) or ""
-    return extract_number(text) or ""
-
-
-def extract_all(texts: Sequence[str], task: Task, fmt: AnswerFormat, mode: str) -> list[str]:
-    """Each sample's extracted answer (spec §5); in default mode an empty one falls back to `fallback_answer`."""
-    from maslab.routers.voting import extract_answer
-
-    out = []
-    for t in texts:
-        a = extract_answer(t, fmt).strip()
-        if not a and mode == "default":
-            a = fallback_answer(t or "", task, fmt).strip()
-        out.append(a)
-    return out
-
-
-def _class_key(answer: str, fmt: AnswerFormat, mode: str) -> str:
-    from maslab.routers.voting import canonical_answer
-
-    return answer if mode == "faithful" else canonical_answer(answer, fmt)
-
-
-def winner_index(result: VoteResult, fmt: AnswerFormat, mode: str) -> int:
-    """The first sample whose extraction belongs to the winning class (0 when nothing won)."""
-    if mode == "default" and not result.answer:
-        return 0
-    want = _class_key(result.answer, fmt, mode)
-    return next((i for i, a in enumerate(result.extracted) if _class_key(a, fmt, mode) == want), 0)
-
-
-def weighted_vote(groups: Sequence[Sequence[str]], weights: Sequence[float], fmt: AnswerFormat,
-                  mode: str) -> tuple[VoteResult, dict[str, float]]:
-    """Majority over every group's extractions, each vote weighted by its group's weight; ties → earliest."""
-    from maslab.routers.voting import VoteResult
-
-    flat = [a for g in groups for a in g]
-    score: dict[str, float] = {}
-    count: dict[str, int] = {}
-    first_raw: dict[str, str] = {}
-    for group, w in zip(groups, weights, strict=True):
-        for a in group:
-            key = _class_key(a, fmt, mode)
-            if mode == "default" and not key:
-                continue
-            first_raw.setdefault(key, a)
-            score[key] = score.get(key, 0.0) + w
-            count[key] = count.get(key, 0) + 1
-    if not score:
-        return VoteResult(answer="", counts={}, consistency=0.0, extracted=flat, mode=mode), {}  # type: ignore[arg-type]
-    best = max(score, key=lambda k: score[k])  # first of equal weights: earliest sample
-    result = VoteResult(answer=first_raw[best], counts={first_raw[k]: c for k, c in count.items()},
-                        consistency=count[best] / max(len(flat), 1), extracted=flat, mode=mode)  # type: ignore[arg-type]
-    return result, {first_raw[k]: s for k, s in score.items()}
 
 
 # --------------------------------------------------------------------------- token budgets (aggregation, moa)
@@ -426,225 +271,290 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class Avengers(Method):
+class Avengers(Method[Config]):
     name = "avengers"
     citation = "arXiv 2505.19797"
     summary = "Route each query to its embedding cluster's best model(s), sample 10x, majority vote."
     roles = ("expert", "aggregator")
     Config = Config
 
-    def __init__(self, config: MethodConfig | None = None, *, router: Router | None = None) -> None:
+    def __init__(self, config: Config | None = None, *, router: Router | None = None) -> None:
         super().__init__(config)
         self._router = router
+        self._router_lock = threading.Lock()
 
     @classmethod
     def with_router(cls, router: Router, **params: Any) -> Avengers:
-        """A configured system on an in-memory `Router` (no `router`/`records` path needed)."""
-        from maslab.method import load_method
-
-        method = load_method(cls.name, **params)
-        method._router = router  # type: ignore[attr-defined]
-        return method  # type: ignore[return-value]
+        """A configured system on an in-memory `Router` (no `router` directory needed)."""
+        try:
+            config = Config.model_validate(params)
+        except ValueError as e:
+            raise AvengersError(f"avengers: invalid parameters: {e}") from e
+        return cls(config, router=router)
 
     def get_router(self) -> Router:
-        """The router: the one given, else loaded or calibrated from the config (cached per process)."""
-        if self._router is None:
-            self._router = router_from_config(self.config)  # type: ignore[arg-type]
-        return self._router
+        """The router: the one given, else loaded once from the `router` directory."""
+        with self._router_lock:
+            if self._router is None:
+                if not self.config.router:
+                    raise AvengersError("avengers needs `router` (a directory written by `maslab route calibrate`) "
+                                        "or a Router object (`Avengers.with_router`)")
+                from maslab.routers.avengers import Router
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
-        gen = cfg.generator
-        params = {k: v for k, v in (("max_tokens", cfg.max_tokens),) if v is not None}
+                try:
+                    self._router = Router.load(Path(self.config.router).expanduser())
+                except (MaslabError, ValueError, OSError) as e:
+                    raise AvengersError(f"avengers: cannot load the router from {self.config.router}: {e}") from e
+                log.info("avengers router loaded", path=self.config.router, k=self._router.k,
+                         models=len(self._router.models))
+            return self._router
 
-        def expert(pos: int, alias: str, temperature: float | None) -> Agent:
-            return Agent(name=f"expert_{pos + 1}", role="expert", model=alias,
-                         params={**params, **({"temperature": temperature} if temperature is not None else {})})
-
-        def aggregator(route: dict[str, Any], system: str) -> Agent:
-            alias = ctx.alias("aggregator") or route["aliases"][0]
-            return Agent(name="aggregator", role="aggregator", model=alias, prompt=system,
-                         params={**params, "temperature": AGGREGATOR_TEMPERATURE})
-
-        def prompt_of(task: Task) -> str:
-            return templated_prompt(task, cfg.prompt_template)
-
-        def per_model(route: dict[str, Any]) -> int:
-            return max(1, cfg.samples // len(route["models"]))
-
-        # ---------------------------------------------------------------- 1. route
-
-        async def route(state: State) -> State:
-            assert ctx.pool is not None, "RunContext without a pool (drawing only)"
-            task = state["task"]
-            router = await asyncio.to_thread(self.get_router)
-            aliases = set(ctx.pool.aliases)
-            alias_of = {m: cfg.model_map.get(m, m) for m in router.models}
-            callable_ = [m for m in router.models if alias_of[m] in aliases]
-            if not callable_:
-                raise AvengersError(
-                    "avengers: none of the router's models has a pool alias: "
-                    + ", ".join(f"{m} -> {alias_of[m]}" for m in router.models)
-                    + f"; pool aliases: {', '.join(ctx.pool.aliases)} (set model_map: {{router id: alias}})")
-            candidates = [m for m in router.selected_models if m in callable_] or callable_
-            n = min(cfg.n_routed, len(candidates))
-            if gen == "model_switch" and n < 2:
-                log.warning("model_switch has one callable model; it becomes self-consistency", model=candidates[0])
-            clusters: list[dict[str, Any]] = []
-            scores: dict[str, float] = {}
-            if cfg.routing == "random":
-                chosen = ctx.rng.sample(candidates, n)
-            else:
-                query = task.question if cfg.route_on == "question" else prompt_of(task)
-                r = await router.aroute(query, top_k=cfg.top_k, top_n=n, beta=cfg.beta, available_models=candidates)
-                chosen, clusters, scores = r.models, [c.model_dump() for c in r.clusters], r.scores
-            return {"routed": {"routing": cfg.routing, "models": chosen, "aliases": [alias_of[m] for m in chosen],
-                              "names": [router.models[m] for m in chosen], "candidates": candidates,
-                              "clusters": clusters, "scores": scores,
-                              "cluster": clusters[0]["cluster"] if clusters else None}}
-
-        # ---------------------------------------------------------------- 2. generate (one branch per sample)
-
-        def branches(state: State, positions: Sequence[int]) -> list[Any]:
-            task, r = state["task"], state["routed"]
-            is_code = answer_format_of(task).kind == "code"
-            if gen in ("self_consistency", "model_switch") and is_code:
-                plan = [(0, 0, cfg.temperature)]
-            elif gen == "self_consistency":
-                plan = [(0, k, cfg.temperature) for k in range(cfg.samples)]
-            elif gen == "model_switch":
-                plan = [(p, k, cfg.temperature) for p in positions for k in range(per_model(r))]
-            elif gen == "direct":
-                plan = [(0, 0, DIRECT_TEMPERATURE)]
-            elif gen == "aggregation":
-                plan = [(p, 0, cfg.temperature) for p in range(len(r["models"]))]
-            else:  # moa, layer 1
-                plan = [(p, 0, MOA_TEMPERATURE) for p in range(len(r["models"]))]
-            return fan_out("generate", ({"task": task, "alias": r["aliases"][p], "pos": p, "k": k, "t": t}
-                                        for p, k, t in plan))
-
-        def dispatch(state: State) -> list[Any]:
-            n = len(state["routed"]["models"])
-            first = [0] if gen == "model_switch" and cfg.mode == "lazy_weighted" else list(range(n))
-            return branches(state, first)
-
-        async def generate(branch: dict[str, Any]) -> State:
-            agent = expert(branch["pos"], branch["alias"], branch["t"])
-            text = await ctx.ask(agent, prompt_of(branch["task"]), sample_index=branch["k"])
-            return {"samples": [(branch["pos"], branch["k"], text)]}
-
-        # ---------------------------------------------------------------- aggregation / moa
-
-        def first_layer(state: State) -> list[str]:
-            return [t for _, _, t in sorted(state["samples"], key=lambda s: (s[0], s[1]))]
-
-        async def refine(state: State) -> State:
-            task, r = state["task"], state["routed"]
-            layers = state.get("layers") or [first_layer(state)]
-            question = prompt_of(task)
-            shown = format_responses(r["names"], layers[-1], question, MOA_PROPOSER_MAX_TOKENS)
-            text = f"{MOA_PROMPT}\n{shown}Original question: {question}"
-            outs = await asyncio.gather(*(ctx.ask(expert(p, a, MOA_TEMPERATURE), text, sample_index=p)
-                                          for p, a in enumerate(r["aliases"])))
-            return {"layers": [*layers, list(outs)], "round": state.get("round", 0) + 1}
-
-        async def aggregate(state: State) -> State:
-            task, r = state["task"], state["routed"]
-            question = prompt_of(task)
-            if gen == "aggregation":
-                shown = format_responses(r["names"], first_layer(state), question, AGGREGATION_MAX_TOKENS)
-                agent = aggregator(r, AGGREGATION_SYSTEM_PROMPT)
-                text = await ctx.ask(agent, AGGREGATION_USER_TEMPLATE.format(question=question, expert_results=shown))
-                return {"aggregated": text}
-            layers = state.get("layers") or [first_layer(state)]
-            shown = format_responses(r["names"], layers[-1], question, MOA_AGGREGATOR_MAX_TOKENS)
-            text = await ctx.ask(aggregator(r, f"{MOA_PROMPT}\n{shown}"), question)
-            return {"aggregated": text, "layers": layers}
-
-        # ---------------------------------------------------------------- 3. vote
-
-        def finish(state: State, texts: list[str], result: VoteResult | None, extra: dict[str, Any]) -> State:
-            fmt = answer_format_of(state["task"])
-            r = state["routed"]
-            meta: dict[str, Any] = {"generator": gen, "routing": r["routing"], "models": r["models"],
-                                    "aliases": r["aliases"], "cluster": r["cluster"], "route": r, **extra}
-            if result is None:  # code: no vote, sample 0
-                meta.update(vote=None, consistency=None)
-                return {"answer": texts[0] if texts else "", "metadata": meta}
-            meta.update(consistency=result.consistency, vote={
-                "answer": result.answer, "counts": result.counts, "consistency": result.consistency,
-                "extracted": result.extracted, "mode": result.mode, "stats": result.stats()})
-            return {"answer": texts[winner_index(result, fmt, cfg.vote_mode)] if texts else "", "metadata": meta}
-
-        async def vote_node(state: State) -> State:
-            from maslab.routers.voting import vote
-
-            task = state["task"]
-            fmt = answer_format_of(task)
-            by_pos: dict[int, list[str]] = {}
-            for p, _, t in sorted(state.get("samples", []), key=lambda s: (s[0], s[1])):
-                by_pos.setdefault(p, []).append(t)
-            if gen in ("aggregation", "moa"):
-                texts = [state["aggregated"]]
-                extra = {"experts": first_layer(state)} if gen == "aggregation" else {"layers": state.get("layers")}
-            else:
-                texts = by_pos.get(0, [])
-                extra = {}
-            if fmt.kind == "code":
-                return finish(state, texts, None, extra)
-
-            def vote_on(ts: Sequence[str]) -> VoteResult:
-                return vote(extract_all(ts, task, fmt, cfg.vote_mode), fmt, cfg.vote_mode, extracted=True)
-
-            if gen != "model_switch" or len(state["routed"]["models"]) < 2:
-                return finish(state, texts, vote_on(texts), extra)
-            first = vote_on(by_pos[0])
-            consistent = first.consistency >= cfg.consistency_rate_threshold
-            switch = {"model_1_consistency": first.consistency, "threshold": cfg.consistency_rate_threshold,
-                      "mode": cfg.mode}
-            if consistent:
-                return finish(state, by_pos[0], first, {"switch": {**switch, "used": "model_1"}})
-            if cfg.mode == "paper":
-                union = [t for p in sorted(by_pos) for t in by_pos[p]]
-                return finish(state, union, vote_on(union), {"switch": {**switch, "used": "union"}})
-            # lazy_weighted: sample the next model unless this one is consistent or none is left
-            stage = state.get("stage", 1)
-            last = vote_on(by_pos[stage - 1])
-            if last.consistency < cfg.consistency_rate_threshold and stage < len(state["routed"]["models"]):
-                return {"stage": stage + 1}
-            groups = [by_pos[p] for p in sorted(by_pos)]
-            extracted = [extract_all(g, task, fmt, cfg.vote_mode) for g in groups]
-            weights = [vote(e, fmt, cfg.vote_mode, extracted=True).consistency for e in extracted]
-            result, weighted = weighted_vote(extracted, weights, fmt, cfg.vote_mode)
-            union = [t for g in groups for t in g]
-            return finish(state, union, result, {"switch": {**switch, "used": f"weighted_{len(groups)}",
-                                                            "weights": weights, "weighted_counts": weighted}})
-
-        def after_vote(state: State) -> Any:
-            if "answer" in state:
-                return END
-            return branches(state, [state["stage"] - 1])
-
+    def build(self, ctx: RunContext[Config]) -> Any:
+        parts = _Parts(self, ctx)
         graph = state_graph(State)
-        graph.add_node("route", route)
-        graph.add_node("generate", generate)
-        graph.add_node("vote", vote_node)
+        graph.add_node("route", parts.route)
+        graph.add_node("generate", parts.generate)
+        graph.add_node("vote", parts.vote)
         graph.add_edge(START, "route")
-        graph.add_conditional_edges("route", dispatch, ["generate"])
-        if gen in ("aggregation", "moa"):
-            graph.add_node("aggregate", aggregate)
-            if gen == "moa" and cfg.moa_layers > 1:
-                graph.add_node("refine", refine)
-                graph.add_edge("generate", "refine")
-                loop_edge(graph, "refine", again="refine", done="aggregate", until=lambda s: False,
-                          max_rounds=cfg.moa_layers - 1)
-            else:
-                graph.add_edge("generate", "aggregate")
-            graph.add_edge("aggregate", "vote")
-        else:
-            graph.add_edge("generate", "vote")
-        if gen == "model_switch" and cfg.mode == "lazy_weighted":
-            graph.add_conditional_edges("vote", after_vote, ["generate", END])
-        else:
-            graph.add_edge("vote", END)
+        GENERATORS[self.config.generator](graph, parts)
         return graph
+
+
+# --------------------------------------------------------------------------- the shared nodes
+
+
+class _Parts:
+    """What every generator shares: 1. route, 2. generate (one branch per sample), 3. vote."""
+
+    def __init__(self, system: Avengers, ctx: RunContext[Config]) -> None:
+        self.system, self.ctx, self.cfg = system, ctx, system.config
+        self.params = {k: v for k, v in (("max_tokens", self.cfg.max_tokens),) if v is not None}
+
+    def expert(self, pos: int, alias: str, temperature: float | None) -> Agent:
+        return Agent(name=f"expert_{pos + 1}", role="expert", model=alias,
+                     params={**self.params, **({"temperature": temperature} if temperature is not None else {})})
+
+    def aggregator(self, route: dict[str, Any], system: str) -> Agent:
+        alias = self.ctx.alias("aggregator") or route["aliases"][0]
+        return Agent(name="aggregator", role="aggregator", model=alias, prompt=system,
+                     params={**self.params, "temperature": AGGREGATOR_TEMPERATURE})
+
+    def prompt_of(self, task: Task) -> str:
+        return templated_prompt(task, self.cfg.prompt_template)
+
+    # ------------------------------------------------------------------ 1. route
+
+    async def route(self, state: State) -> State:
+        cfg, ctx, task = self.cfg, self.ctx, state["task"]
+        router = await asyncio.to_thread(self.system.get_router)
+        aliases = set(ctx.pool.aliases)
+        alias_of = {m: cfg.model_map.get(m, m) for m in router.models}
+        callable_ = [m for m in router.models if alias_of[m] in aliases]
+        if not callable_:
+            raise AvengersError(
+                "avengers: none of the router's models has a pool alias: "
+                + ", ".join(f"{m} -> {alias_of[m]}" for m in router.models)
+                + f"; pool aliases: {', '.join(ctx.pool.aliases)} (set model_map: {{router id: alias}})")
+        candidates = [m for m in router.selected_models if m in callable_] or callable_
+        n = min(cfg.n_routed, len(candidates))
+        if cfg.generator == "model_switch" and n < 2:
+            log.warning("model_switch has one callable model; it becomes self-consistency", model=candidates[0])
+        clusters: list[dict[str, Any]] = []
+        scores: dict[str, float] = {}
+        if cfg.routing == "random":
+            chosen = ctx.rng.sample(candidates, n)
+        else:
+            query = task.prompt() if cfg.route_on == "prompt" else self.prompt_of(task)
+            r = await router.aroute(query, top_k=cfg.top_k, top_n=n, beta=cfg.beta, available_models=candidates)
+            chosen, clusters, scores = r.models, [c.model_dump() for c in r.clusters], r.scores
+        return {"routed": {"routing": cfg.routing, "models": chosen, "aliases": [alias_of[m] for m in chosen],
+                          "names": [router.models[m] for m in chosen], "candidates": candidates,
+                          "clusters": clusters, "scores": scores,
+                          "cluster": clusters[0]["cluster"] if clusters else None}}
+
+    # ------------------------------------------------------------------ 2. generate
+
+    def branches(self, state: State, plan: Sequence[tuple[int, int, float | None]]) -> list[Any]:
+        """One `generate` branch per (routed position, sample index, temperature)."""
+        task, r = state["task"], state["routed"]
+        return fan_out("generate", ({"task": task, "alias": r["aliases"][p], "pos": p, "k": k, "t": t}
+                                    for p, k, t in plan))
+
+    async def generate(self, branch: dict[str, Any]) -> State:
+        agent = self.expert(branch["pos"], branch["alias"], branch["t"])
+        text = await self.ctx.ask(agent, self.prompt_of(branch["task"]), sample_index=branch["k"])
+        return {"samples": [(branch["pos"], branch["k"], text)]}
+
+    @staticmethod
+    def by_position(state: State) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for p, _, t in sorted(state.get("samples", []), key=lambda s: (s[0], s[1])):
+            out.setdefault(p, []).append(t)
+        return out
+
+    @staticmethod
+    def first_layer(state: State) -> list[str]:
+        return [t for _, _, t in sorted(state["samples"], key=lambda s: (s[0], s[1]))]
+
+    # ------------------------------------------------------------------ 3. vote
+
+    def finish(self, state: State, texts: list[str], result: VoteResult | None, extra: dict[str, Any]) -> State:
+        r = state["routed"]
+        meta: dict[str, Any] = {"generator": self.cfg.generator, "routing": r["routing"], "models": r["models"],
+                                "aliases": r["aliases"], "cluster": r["cluster"], "route": r, **extra}
+        if result is None:  # code: no vote, sample 0
+            meta.update(vote=None, consistency=None)
+            return {"answer": texts[0] if texts else "", "metadata": meta}
+        meta.update(consistency=result.consistency, vote={
+            "answer": result.answer, "counts": result.counts, "consistency": result.consistency,
+            "extracted": result.extracted, "mode": result.mode, "stats": result.stats()})
+        return {"answer": texts[result.index or 0] if texts else "", "metadata": meta}
+
+    async def vote(self, state: State) -> State:
+        """Vote over the answers the generator left: its samples (or the aggregated answer); code: sample 0."""
+        gen = self.cfg.generator
+        if gen in ("aggregation", "moa"):
+            texts = [state["aggregated"]]
+            extra = {"experts": self.first_layer(state)} if gen == "aggregation" else {"layers": state.get("layers")}
+        else:
+            texts, extra = self.by_position(state).get(0, []), {}
+        fmt = format_of(state["task"])
+        if fmt.kind == "code":
+            return self.finish(state, texts, None, extra)
+        if gen == "model_switch" and len(state["routed"]["models"]) >= 2:
+            return self.switch(state, fmt)
+        return self.finish(state, texts, vote(texts, fmt, self.cfg.vote_mode), extra)
+
+    def switch(self, state: State, fmt: AnswerFormat) -> State:
+        """Model-Switch: model 1's vote when it is consistent; else the union (paper) or, lazily, the next
+        model's samples and finally a vote weighted by each model's consistency (lazy_weighted)."""
+        cfg, by_pos = self.cfg, self.by_position(state)
+        first = vote(by_pos[0], fmt, cfg.vote_mode)
+        switch = {"model_1_consistency": first.consistency, "threshold": cfg.consistency_rate_threshold,
+                  "mode": cfg.mode}
+        if first.consistency >= cfg.consistency_rate_threshold:
+            return self.finish(state, by_pos[0], first, {"switch": {**switch, "used": "model_1"}})
+        if cfg.mode == "paper":
+            union = [t for p in sorted(by_pos) for t in by_pos[p]]
+            return self.finish(state, union, vote(union, fmt, cfg.vote_mode), {"switch": {**switch, "used": "union"}})
+        stage = state.get("stage", 1)
+        last = vote(by_pos[stage - 1], fmt, cfg.vote_mode)
+        if last.consistency < cfg.consistency_rate_threshold and stage < len(state["routed"]["models"]):
+            return {"stage": stage + 1}  # sample the next model
+        groups = [by_pos[p] for p in sorted(by_pos)]
+        weights = [vote(g, fmt, cfg.vote_mode).consistency for g in groups]
+        union = [t for g in groups for t in g]
+        result = vote(union, fmt, cfg.vote_mode, weights=[w for g, w in zip(groups, weights, strict=True) for _ in g])
+        return self.finish(state, union, result, {"switch": {**switch, "used": f"weighted_{len(groups)}",
+                                                            "weights": weights, "weighted_counts": result.weighted}})
+
+
+# --------------------------------------------------------------------------- the generators
+
+
+def _is_code(state: State) -> bool:
+    return format_of(state["task"]).kind == "code"
+
+
+def self_consistency(graph: Any, parts: _Parts) -> None:
+    """`samples` samples of the top model (code: sample 0 only) → vote."""
+    cfg = parts.cfg
+
+    def plan(state: State) -> list[Any]:
+        n = 1 if _is_code(state) else cfg.samples
+        return parts.branches(state, [(0, k, cfg.temperature) for k in range(n)])
+
+    graph.add_conditional_edges("route", plan, ["generate"])
+    graph.add_edge("generate", "vote")
+    graph.add_edge("vote", END)
+
+
+def model_switch(graph: Any, parts: _Parts) -> None:
+    """`samples` // models samples of each routed model (paper: all at once; lazy_weighted: model by
+    model while the last one is inconsistent) → Model-Switch vote."""
+    cfg = parts.cfg
+
+    def plan(state: State, positions: Sequence[int]) -> list[Any]:
+        if _is_code(state):
+            return parts.branches(state, [(0, 0, cfg.temperature)])
+        per_model = max(1, cfg.samples // len(state["routed"]["models"]))
+        return parts.branches(state, [(p, k, cfg.temperature) for p in positions for k in range(per_model)])
+
+    def first(state: State) -> list[Any]:
+        n = len(state["routed"]["models"])
+        return plan(state, [0] if cfg.mode == "lazy_weighted" else list(range(n)))
+
+    graph.add_conditional_edges("route", first, ["generate"])
+    graph.add_edge("generate", "vote")
+    if cfg.mode == "lazy_weighted":
+        graph.add_conditional_edges("vote", lambda s: END if "answer" in s else plan(s, [s["stage"] - 1]),
+                                    ["generate", END])
+    else:
+        graph.add_edge("vote", END)
+
+
+def direct(graph: Any, parts: _Parts) -> None:
+    """One sample of the top model at 0.2 → vote."""
+    graph.add_conditional_edges("route", lambda s: parts.branches(s, [(0, 0, DIRECT_TEMPERATURE)]), ["generate"])
+    graph.add_edge("generate", "vote")
+    graph.add_edge("vote", END)
+
+
+def aggregation(graph: Any, parts: _Parts) -> None:
+    """One sample of each routed expert → the aggregator reads them ("### Result of <model>") → vote."""
+    cfg = parts.cfg
+
+    async def aggregate(state: State) -> State:
+        r, question = state["routed"], parts.prompt_of(state["task"])
+        shown = format_responses(r["names"], parts.first_layer(state), question, AGGREGATION_MAX_TOKENS)
+        agent = parts.aggregator(r, AGGREGATION_SYSTEM_PROMPT)
+        text = await parts.ctx.ask(agent, AGGREGATION_USER_TEMPLATE.format(question=question, expert_results=shown))
+        return {"aggregated": text}
+
+    graph.add_node("aggregate", aggregate)
+    graph.add_conditional_edges(
+        "route", lambda s: parts.branches(s, [(p, 0, cfg.temperature) for p in range(len(s["routed"]["models"]))]),
+        ["generate"])
+    graph.add_edge("generate", "aggregate")
+    graph.add_edge("aggregate", "vote")
+    graph.add_edge("vote", END)
+
+
+def moa(graph: Any, parts: _Parts) -> None:
+    """Mixture-of-Agents: `moa_layers` proposer layers of the routed experts at 0.2 (each reads the last
+    layer), then the aggregator → vote."""
+    cfg, ctx = parts.cfg, parts.ctx
+
+    async def refine(state: State) -> State:
+        r, question = state["routed"], parts.prompt_of(state["task"])
+        layers = state.get("layers") or [parts.first_layer(state)]
+        shown = format_responses(r["names"], layers[-1], question, MOA_PROPOSER_MAX_TOKENS)
+        text = f"{MOA_PROMPT}\n{shown}Original question: {question}"
+        outs = await asyncio.gather(*(ctx.ask(parts.expert(p, a, MOA_TEMPERATURE), text, sample_index=p)
+                                      for p, a in enumerate(r["aliases"])))
+        return {"layers": [*layers, list(outs)], "round": state.get("round", 0) + 1}
+
+    async def aggregate(state: State) -> State:
+        r, question = state["routed"], parts.prompt_of(state["task"])
+        layers = state.get("layers") or [parts.first_layer(state)]
+        shown = format_responses(r["names"], layers[-1], question, MOA_AGGREGATOR_MAX_TOKENS)
+        text = await ctx.ask(parts.aggregator(r, f"{MOA_PROMPT}\n{shown}"), question)
+        return {"aggregated": text, "layers": layers}
+
+    graph.add_node("aggregate", aggregate)
+    graph.add_conditional_edges(
+        "route", lambda s: parts.branches(s, [(p, 0, MOA_TEMPERATURE) for p in range(len(s["routed"]["models"]))]),
+        ["generate"])
+    if cfg.moa_layers > 1:
+        graph.add_node("refine", refine)
+        graph.add_edge("generate", "refine")
+        loop_edge(graph, "refine", again="refine", done="aggregate", until=lambda s: False,
+                  max_rounds=cfg.moa_layers - 1)
+    else:
+        graph.add_edge("generate", "aggregate")
+    graph.add_edge("aggregate", "vote")
+    graph.add_edge("vote", END)
+
+
+GENERATORS = {"self_consistency": self_consistency, "model_switch": model_switch, "direct": direct,
+              "aggregation": aggregation, "moa": moa}

@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 
 from pydantic import Field
 
-from maslab.graph import gather, loop_edge, state_graph
+from maslab.graph import END, START, gather, loop_edge, state_graph
 from maslab.messages import Message
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
@@ -97,15 +97,15 @@ def _choice(text: str, n: int) -> int:
 
 
 @register_method
-class Camel(Method):
+class Camel(Method[Config]):
     name = "camel"
     citation = "arXiv 2303.17760"
     summary = "Role-playing: an AI user instructs an AI assistant turn by turn; the assistant's solution answers."
     roles = ("specifier", "user", "assistant", "critic")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         specifier = ctx.agent("specifier", SPECIFIER_PROMPT)
         critic = ctx.agent("critic", CRITIC_PROMPT)
         n_options = cfg.option_num if cfg.with_critic else 1
@@ -166,11 +166,11 @@ class Camel(Method):
         graph.add_node("instruct", instruct)
         graph.add_node("respond", respond)
         graph.add_node("finish", finish)
-        graph.add_edge("__start__", "specify")
+        graph.add_edge(START, "specify")
         graph.add_edge("specify", "instruct")
         graph.add_conditional_edges("instruct", lambda s: "finish" if s["done"] else "respond",
                                     ["respond", "finish"])
         loop_edge(graph, "respond", again="instruct", done="finish", until=lambda s: s["done"],
                   max_rounds=cfg.chat_turn_limit, counter="turn")
-        graph.add_edge("finish", "__end__")
+        graph.add_edge("finish", END)
         return graph

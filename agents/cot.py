@@ -36,15 +36,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class ChainOfThought(Method):
+class ChainOfThought(Method[Config]):
     name = "cot"
     citation = "arXiv 2201.11903"
     summary = "One call: the query plus a step-by-step cue."
     roles = ("solver",)
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         solver = ctx.agent("solver")
 
         async def reason(state: State) -> State:

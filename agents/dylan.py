@@ -42,7 +42,7 @@ from typing import Any, Literal, TypedDict
 from pydantic import BaseModel, Field
 
 from maslab.answers import answer_key
-from maslab.graph import gather, state_graph
+from maslab.graph import END, START, gather, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
@@ -149,15 +149,15 @@ def importance(layers: list[list[Node]], n_agents: int) -> list[float]:
 
 
 @register_method
-class DyLAN(Method):
+class DyLAN(Method[Config]):
     name = "dylan"
     citation = "arXiv 2310.02170"
     summary = "Layers of agents with consensus early stop and a listwise ranker that selects the team."
     roles = ("agent", "ranker")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         ranker = ctx.agent("ranker", RANKER_PROMPT)
 
         def persona(i: int) -> str:
@@ -267,11 +267,11 @@ class DyLAN(Method):
         graph.add_node("layer", layer)
         graph.add_node("rank", rank)
         graph.add_node("decide", decide)
-        graph.add_edge("__start__", "start")
+        graph.add_edge(START, "start")
         graph.add_edge("start", "layer")
         graph.add_conditional_edges("layer", route, ["layer", "rank", "decide"])
         graph.add_edge("rank", "layer")
-        graph.add_edge("decide", "__end__")
+        graph.add_edge("decide", END)
         return graph
 
 

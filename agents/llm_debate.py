@@ -22,8 +22,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import Field
 
-from maslab.answers import answer_key
-from maslab.graph import END, START, gather, loop_edge, majority_vote, state_graph
+from maslab.answers import format_of, vote
+from maslab.graph import END, START, gather, loop_edge, state_graph
 from maslab.messages import Message
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
@@ -61,15 +61,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class LLMDebate(Method):
+class LLMDebate(Method[Config]):
     name = "llm_debate"
     citation = "arXiv 2305.14325"
     summary = "N debaters answer, then for R-1 rounds read each other's answers and update; aggregate."
     roles = ("debater", "aggregator")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         debaters = [ctx.agent("debater", index=i) for i in range(cfg.agents)]
         aggregator = ctx.agent("aggregator")
 
@@ -99,9 +99,9 @@ class LLMDebate(Method):
                 listing = "".join(f"Solution {i + 1}:\n{a}\n\n" for i, a in enumerate(final))
                 answer = await ctx.ask(aggregator, f"Task:\n{task.prompt()}\n\n{listing}{AGGREGATE_CUE}")
                 return {"answer": answer, "metadata": metadata}
-            vote = majority_vote(final, key=lambda t: answer_key(task, t))
-            answer = final[vote.winner_index] if vote.winner_index is not None else final[0]
-            return {"answer": answer, "metadata": {**metadata, "votes": vote.counts, "agreement": vote.share}}
+            result = vote(final, format_of(task), "key")
+            answer = final[result.index] if result.index is not None else final[0]
+            return {"answer": answer, "metadata": {**metadata, "votes": result.counts, "agreement": result.share}}
 
         graph = state_graph(State)
         graph.add_node("answer_independently", answer_independently)

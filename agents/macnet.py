@@ -13,7 +13,10 @@ solutions along its edges, in topological order:
 
 Node v samples at temperature 1 − depth(v)/maxdepth (depth: longest path from a source), so
 early nodes explore and the last ones converge. Nodes of equal depth run concurrently: each
-node is a LangGraph node that waits for all of its predecessors (`mermaid()` draws the DAG).
+node is a LangGraph node that waits for all of its predecessors (`maslab graph` draws the DAG).
+The graph is compiled once per configured system, except with `topology: random` or
+`type: profiles`, whose DAG or prompts are drawn from the run's RNG (seeded by the task): then
+it is built for each task (`per_run_graph`).
 
 Topologies (`topology`), on nodes 1…n (n = agent_num):
 chain 1 → 2 → … → n; star 1 → every other node; tree the binary tree i → 2i, 2i+1;
@@ -46,8 +49,8 @@ from typing import Annotated, Any, Literal, TypedDict
 import networkx as nx
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from maslab.answers import answer_key
-from maslab.graph import gather, majority_vote, state_graph
+from maslab.answers import answer_key, format_of, vote
+from maslab.graph import END, START, gather, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
@@ -186,16 +189,21 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class MacNet(Method):
+class MacNet(Method[Config]):
     name = "macnet"
     citation = "arXiv 2406.07155"
     summary = "Agents on a DAG critique and improve their predecessors' solutions; sinks are merged."
     roles = ("node", "aggregator")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
-        dag = cfg.dag(ctx.rng)
+    def per_run_graph(self) -> bool:
+        """A `random` topology or drawn `profiles` come from the run's RNG (seeded by the task), so the
+        graph is built for each run; the other topologies are compiled once."""
+        return self.config.topology == "random" or self.config.type == "profiles"
+
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
+        dag = cfg.dag(ctx.rng if self.per_run_graph() else None)
         depth = depths(dag)
         max_depth = max(depth.values())
         if cfg.type == "profiles":  # distinct profiles while the list lasts
@@ -215,8 +223,7 @@ class MacNet(Method):
             if len(texts) == 1:
                 return texts[0]
             if len(texts) < cfg.aggregate_unit_num:
-                vote = majority_vote(texts, key=lambda t: answer_key(task, t))
-                return texts[vote.winner_index or 0]
+                return texts[vote(texts, format_of(task), "key").index or 0]
             listing = "\n\n".join(f"Solution {i + 1}:\n{t}" for i, t in enumerate(texts))
             prompt = AGGREGATE.format(question=task.prompt(), solutions=listing)
             for attempt in range(cfg.aggregate_retry_limit):
@@ -261,10 +268,10 @@ class MacNet(Method):
             graph.add_node(f"node_{v}", node_step(v))
             preds = sorted(dag.predecessors(v))
             if not preds:
-                graph.add_edge("__start__", f"node_{v}")
+                graph.add_edge(START, f"node_{v}")
             else:  # a list of sources: the node waits for all its predecessors
                 graph.add_edge([f"node_{u}" for u in preds] if len(preds) > 1 else f"node_{preds[0]}", f"node_{v}")
         graph.add_node("finish", finish)
         graph.add_edge([f"node_{s}" for s in sinks] if len(sinks) > 1 else f"node_{sinks[0]}", "finish")
-        graph.add_edge("finish", "__end__")
+        graph.add_edge("finish", END)
         return graph

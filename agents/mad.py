@@ -108,15 +108,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class MAD(Method):
+class MAD(Method[Config]):
     name = "mad"
     citation = "arXiv 2305.19118"
     summary = "Affirmative vs negative debate; a JSON moderator concludes, else a judge decides."
     roles = ("affirmative", "negative", "moderator", "judge")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
 
         def player(role: str, task: Task) -> Agent:
             meta = PLAYER_META_PROMPT if role in ("affirmative", "negative") else MODERATOR_META_PROMPT

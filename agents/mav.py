@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 
 from pydantic import Field
 
-from maslab.graph import Appended, fan_out, gather, state_graph
+from maslab.graph import END, START, Appended, fan_out, gather, state_graph
 from maslab.messages import Message
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
@@ -93,15 +93,15 @@ def parse_approval(text: str) -> bool:
 
 
 @register_method
-class MAV(Method):
+class MAV(Method[Config]):
     name = "mav"
     citation = "arXiv 2502.20379"
     summary = "Best-of-n candidates checked by aspect verifiers; the most approved candidate wins."
     roles = ("generator", "verifier")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         generator = ctx.agent("generator")
 
         async def generate(branch: dict[str, Any]) -> State:
@@ -139,10 +139,10 @@ class MAV(Method):
         graph.add_node("verify", verify)
         graph.add_node("select", select)
         graph.add_conditional_edges(
-            "__start__",
+            START,
             lambda s: fan_out("generate", ({"task": s["task"], "k": k} for k in range(cfg.n_solutions))),
             ["generate"])
         graph.add_edge("generate", "verify")
         graph.add_edge("verify", "select")
-        graph.add_edge("select", "__end__")
+        graph.add_edge("select", END)
         return graph

@@ -53,15 +53,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class MixtureOfAgents(Method):
+class MixtureOfAgents(Method[Config]):
     name = "mixture_of_agents"
     citation = "arXiv 2406.04692"
     summary = "Layers of proposers, each seeing all previous-layer answers; a final aggregator."
     roles = ("proposer", "aggregator")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
 
         async def propose(state: State) -> State:
             previous = state["layers"][-1] if state.get("layers") else []

@@ -38,7 +38,7 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import Field
 
-from maslab.bench.extract import extract_code
+from maslab.answers import extract_code
 from maslab.graph import END, START, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
@@ -69,8 +69,8 @@ _VERDICT = re.compile(r"\b(in)?correct\b", re.IGNORECASE)
 
 
 async def run_in_sandbox(program: str, *, timeout: float, memory_mb: int) -> Any:
-    """Run a program in the sandbox (`maslab.tools.sandbox`), returning its `SandboxResult`."""
-    from maslab.tools.sandbox import arun_python
+    """Run a program in the sandbox (`maslab.sandbox`), returning its `SandboxResult`."""
+    from maslab.sandbox import arun_python
 
     return await arun_python(program, timeout=timeout, memory_mb=memory_mb)
 
@@ -118,7 +118,7 @@ def build_program(task: Task, code: str, tests: list[str]) -> str:
     harness = test_harness(tests)
     entry_point = task.metadata.get("entry_point")
     if entry_point:
-        from maslab.bench.scorers import build_humaneval_program
+        from maslab.sandbox import build_humaneval_program
 
         program, _ = build_humaneval_program(task.metadata.get("prompt", task.question), code, harness, entry_point)
         return program
@@ -174,15 +174,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class Reflexion(Method):
+class Reflexion(Method[Config]):
     name = "reflexion"
     citation = "arXiv 2303.11366"
     summary = "Act, evaluate (self-written tests in a sandbox, or an evaluator), reflect in words, retry."
     roles = ("actor", "tester", "evaluator", "reflector")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
 
         def is_code(task: Task) -> bool:
             return cfg.mode == "code" or (cfg.mode == "auto" and task.domain == "code")

@@ -17,8 +17,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import Field
 
-from maslab.answers import answer_key
-from maslab.graph import Appended, fan_out, majority_vote, state_graph
+from maslab.answers import format_of, vote
+from maslab.graph import END, START, Appended, fan_out, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
@@ -43,15 +43,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class SelfConsistency(Method):
+class SelfConsistency(Method[Config]):
     name = "self_consistency"
     citation = "arXiv 2203.11171"
     summary = "k parallel samples, majority vote (or an LLM aggregator) over their answers."
     roles = ("sampler", "aggregator")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         sampler = ctx.agent("sampler")
         aggregator = ctx.agent("aggregator", AGGREGATE_PROMPT)
 
@@ -67,16 +67,16 @@ class SelfConsistency(Method):
                 listing = "\n\n".join(f"Solution {i + 1}:\n{t}" for i, t in enumerate(texts))
                 answer = await ctx.ask(aggregator, f"Question:\n{task.prompt()}\n\n{listing}")
                 return {"answer": answer, "metadata": {"samples": texts}}
-            vote = majority_vote(texts, key=lambda t: answer_key(task, t))
-            answer = texts[vote.winner_index] if vote.winner_index is not None else texts[0]
-            return {"answer": answer, "metadata": {"votes": vote.counts, "consistency": vote.share}}
+            result = vote(texts, format_of(task), "key")
+            answer = texts[result.index] if result.index is not None else texts[0]
+            return {"answer": answer, "metadata": {"votes": result.counts, "consistency": result.share}}
 
         graph = state_graph(State)
         graph.add_node("sample", sample)
         graph.add_node("aggregate", aggregate)
         graph.add_conditional_edges(
-            "__start__", lambda s: fan_out("sample", ({"task": s["task"], "k": k} for k in range(cfg.samples))),
+            START, lambda s: fan_out("sample", ({"task": s["task"], "k": k} for k in range(cfg.samples))),
             ["sample"])
         graph.add_edge("sample", "aggregate")
-        graph.add_edge("aggregate", "__end__")
+        graph.add_edge("aggregate", END)
         return graph

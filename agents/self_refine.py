@@ -61,15 +61,15 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class SelfRefine(Method):
+class SelfRefine(Method[Config]):
     name = "self_refine"
     citation = "arXiv 2303.17651"
     summary = "Draft → self-feedback → refine, until the feedback says stop or max_iters."
     roles = ("generator", "critic", "refiner")
     Config = Config
 
-    def build(self, ctx: RunContext) -> Any:
-        cfg: Config = self.config  # type: ignore[assignment]
+    def build(self, ctx: RunContext[Config]) -> Any:
+        cfg = self.config
         generator = ctx.agent("generator")
         critic = ctx.agent("critic")
         refiner = ctx.agent("refiner")

@@ -18,14 +18,14 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class Vanilla(Method):
+class Vanilla(Method[MethodConfig]):
     name = "vanilla"
     citation = "arXiv 2505.16988 (MASLab baseline)"
     summary = "One call with the query."
     roles = ("solver",)
     Config = MethodConfig
 
-    def build(self, ctx: RunContext) -> Any:
+    def build(self, ctx: RunContext[MethodConfig]) -> Any:
         solver = ctx.agent("solver")
 
         async def solve(state: State) -> State:

@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import maslab
 from maslab import Agent, ModelPool, Task
+from maslab.drawing import to_mermaid
 from maslab.graph import chain, gather, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 
@@ -28,7 +29,7 @@ class State(TypedDict, total=False):
 
 
 @register_method
-class TwoSolversAndAJudge(Method):
+class TwoSolversAndAJudge(Method[MethodConfig]):
     """Two solvers answer in parallel; a judge picks the better answer."""
 
     name = "two_solvers_and_a_judge"
@@ -36,7 +37,9 @@ class TwoSolversAndAJudge(Method):
     roles = ("solver", "judge")
     Config = MethodConfig
 
-    def build(self, ctx: RunContext):
+    def build(self, ctx: RunContext[MethodConfig]) -> Any:
+        # Built and compiled once per configured system; `ctx.ask` reaches the running task's pool
+        # through LangGraph's run-time context.
         solvers = [ctx.agent("solver", "Solve the problem. Be brief.", index=i) for i in range(2)]
         judge = ctx.agent("judge", "Two answers follow. Reply with the better one, unchanged.")
 
@@ -77,7 +80,7 @@ async def main() -> None:
     print("  calls per agent:", {a: row.calls for a, row in solution.usage.by("agent").items()})
 
     custom = maslab.load_method("two_solvers_and_a_judge")
-    print("custom graph:\n" + custom.mermaid())
+    print("custom graph:\n" + to_mermaid(custom))
     print("custom:", (await custom.solve(QUESTION, pool=pool)).answer)
 
     import tempfile

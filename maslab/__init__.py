@@ -26,7 +26,7 @@ _EXPORTS = {
     "load_method": "maslab.method",
     "list_methods": "maslab.method",
     "register_method": "maslab.method",
-    "tool": "maslab.tools",
+    "tool": "maslab.tool",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,7 +23,7 @@ from maslab.messages import Completion, Message, ToolCall, as_messages
 
 if TYPE_CHECKING:
     from maslab.models import ModelPool
-    from maslab.tools import Tool
+    from maslab.tool import Tool
 
 JSON_TOOL_INSTRUCTIONS = """You can use these tools:
 {tools}
@@ -90,7 +90,7 @@ class Agent(BaseModel):
         return (await self.reply(messages, pool=pool, sample_index=sample_index, **params)).text.strip()
 
     def resolved_tools(self) -> list[Tool]:
-        from maslab.tools import default_registry
+        from maslab.tool import default_registry
 
         return default_registry.resolve(self.tools)
 

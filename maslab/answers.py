@@ -1,23 +1,380 @@
-"""The comparable form of an answer: what systems vote on and compare across agents.
+"""Answers: formats, extraction, equivalence and voting — the only copy in maslab.
 
-`answer_key(task, text)` extracts a final answer from free text according to the task's kind:
-a choice letter for multiple-choice tasks, a normalised number where the text has one, else the
-last non-empty line, case- and space-folded. None means "no answer" (it does not vote).
+Systems, scorers and routers import this module; it imports none of them.
+
+Formats
+    `AnswerFormat` says how a task's answers look: multiple choice over `letters`, math, free text
+    or code. `format_of(task)` reads it off a task (choices → multiple choice A…; domain `code` →
+    code; domain `math` → math; else free text); `answer_format(kind)` resolves a kind or a dataset
+    name ("mcq:A-E", "GPQA", "AIME" …; letter ranges as in the Avengers spec §5).
+
+Extraction — one family, three rule sets
+    * maslab's generic rules: `extract_number` (GSM8K `####`, `\\boxed{}`, "the answer is …", the
+      last number), `extract_choice` (a lone or marked option letter), `extract_boxed` (the last
+      balanced `\\boxed{}`/`\\fbox{}`, or the first with ``which="first"``), `extract_code` (the
+      largest fenced block), `extract_final` (a math answer: boxed, else an "answer"/`####` line,
+      else the last number) and `answer_key(task, text)`, the comparable form the baselines vote
+      and agree on: the choice letter, the whitespace-folded code, the lower-cased boxed content,
+      the normalised number, else the case-folded last line; None means "no answer".
+    * the Avengers reference rules (arXiv 2505.19797 spec §5), `extract_answer(text, fmt)`:
+      1. a text of at most 10 characters containing neither "Answer" nor "box" is the answer;
+      2. the **last** case-insensitive "Answer:" followed by a letter in the task's range
+         (multiple choice) or by free text to the end of the line;
+      3. a "Final Answer" heading followed, on a later line, by the same;
+      4. the content of the **first** balanced `\\boxed{}`.
+      Math tasks take the **last** balanced `\\boxed{}` first (`\\boxed 5`, `\\fbox{}` too).
+      Deliberate generalisations: markdown bold (``**Answer:** B``) and parentheses
+      (``Answer: (B)``) are accepted; a choice letter must stand alone and is upper-cased.
+    * `canonical_answer(answer, fmt)`: the key the normalised vote counts by — LaTeX noise
+      stripped, then a small recursive-descent parser (no `eval`) turns numbers, `\\frac`,
+      `\\sqrt`, `\\pi`, powers and one-letter variables into sympy objects, so `0.5`, `1/2`,
+      `\\frac{1}{2}` and `\\frac12` are one class; anything it does not take is compared as a
+      case-folded string. The same parser is behind `math_equal`, the math scorer's equivalence
+      (string match, then numeric, then symbolic), so there is one LaTeX→SymPy translation.
+
+Voting — `vote(texts, fmt, mode, weights=None)`
+    ``key``: maslab's generic vote (the baselines): each text's `answer_key`; texts without one do
+    not vote. ``default``: the Avengers extraction, falling back to the generic choice letter or
+    number when it finds nothing, compared by `canonical_answer`; empty extractions do not vote.
+    ``faithful``: the Avengers reference — raw extracted strings, empties vote and can win. Ties go
+    to the class seen first; `weights` (one per text) weight each vote, as Model-Switch's lazy
+    variant does. The result names the winner, the first sample voting for it (`index`), the
+    counts, `consistency` (winner votes / all samples) and `share` (winner votes / votes cast).
 """
 
 from __future__ import annotations
 
-from maslab.task import Task
+import re
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from maslab.trace import get_logger
+
+if TYPE_CHECKING:
+    from maslab.task import Task
+
+log = get_logger(__name__)
+
+__all__ = [
+    "LETTERS",
+    "AnswerFormat",
+    "VoteResult",
+    "answer_format",
+    "answer_key",
+    "canonical_answer",
+    "extract_answer",
+    "extract_boxed",
+    "extract_choice",
+    "extract_code",
+    "extract_final",
+    "extract_number",
+    "first_boxed",
+    "format_of",
+    "last_boxed",
+    "math_equal",
+    "normalize_number",
+    "vote",
+]
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+# =========================================================================== formats
+
+Kind = Literal["mcq", "math", "free", "code"]
+VoteMode = Literal["key", "default", "faithful"]
 
 
-def answer_key(task: Task | None, text: str) -> str | None:
-    from maslab.bench.extract import extract_boxed, extract_choice, extract_number
+class AnswerFormat(BaseModel):
+    """How a task's answers look: multiple choice over `letters`, math, free text or code."""
 
+    kind: Kind
+    letters: str = ""
+
+
+def _mcq(letters: str) -> AnswerFormat:
+    return AnswerFormat(kind="mcq", letters=letters)
+
+
+_MATH = AnswerFormat(kind="math")
+_FREE = AnswerFormat(kind="free")
+_CODE = AnswerFormat(kind="code")
+
+# dataset name (lower-case, alphanumerics only) -> format; letter ranges as in the Avengers spec §5
+DATASET_FORMATS: dict[str, AnswerFormat] = {
+    "mmlupro": _mcq("ABCDEFGHIJ"),
+    "gpqa": _mcq("ABCD"), "medqa": _mcq("ABCD"), "truthfulqa": _mcq("ABCD"),
+    "arcc": _mcq("ABCDE"), "arcchallenge": _mcq("ABCDE"), "brainteaser": _mcq("ABCDE"),
+    "emorynlp": _mcq("ABCDEFG"), "meld": _mcq("ABCDEFG"), "dailydialog": _mcq("ABCDEFG"),
+    "winogrande": _mcq("AB"),
+    "aime": _MATH, "math500": _MATH, "math": _MATH, "livemathbench": _MATH, "mathbench": _MATH,
+    "bbh": _FREE, "finqa": _FREE, "korbench": _FREE, "kandk": _FREE, "knightsandknaves": _FREE, "free": _FREE,
+    "humaneval": _CODE, "mbpp": _CODE, "livecodebench": _CODE, "studenteval": _CODE, "code": _CODE,
+}
+
+
+def answer_format(task_kind: str | AnswerFormat) -> AnswerFormat:
+    """Resolve a task kind: an `AnswerFormat`, "math", "free", "code", "mcq" (A–D), "mcq:A-J" /
+    "mcq:ABCDE", or a dataset name from `DATASET_FORMATS` ("MMLU-Pro", "GPQA", "AIME" …)."""
+    if isinstance(task_kind, AnswerFormat):
+        return task_kind
+    raw = task_kind.strip()
+    if raw.lower().startswith("mcq"):
+        spec = raw[3:].lstrip(":").strip().upper()
+        if not spec:
+            return _mcq("ABCD")
+        m = re.fullmatch(r"([A-Z])\s*[-–]\s*([A-Z])", spec)
+        if m:
+            lo, hi = ord(m.group(1)), ord(m.group(2))
+            if hi < lo:
+                raise ValueError(f"empty letter range in task kind {task_kind!r}")
+            return _mcq("".join(chr(c) for c in range(lo, hi + 1)))
+        if re.fullmatch(r"[A-Z]+", spec):
+            return _mcq(spec)
+        raise ValueError(f"bad multiple-choice range in task kind {task_kind!r} (use e.g. 'mcq:A-E')")
+    key = re.sub(r"[^a-z0-9]", "", raw.lower())
+    if key in DATASET_FORMATS:
+        return DATASET_FORMATS[key]
+    raise ValueError(f"unknown task kind {task_kind!r}: use math, free, code, mcq[:A-X] or one of "
+                     f"{sorted(DATASET_FORMATS)}")
+
+
+def format_of(task: Task | None) -> AnswerFormat:
+    """A task's answer format: choices → multiple choice A…(number of choices); code; math; else free."""
+    if task is None:
+        return _FREE
+    if task.choices:
+        return _mcq(LETTERS[:max(1, min(len(task.choices), len(LETTERS)))])
+    domain = (task.domain or "").lower()
+    if domain == "code":
+        return _CODE
+    if domain == "math":
+        return _MATH
+    return _FREE
+
+
+# =========================================================================== numbers
+
+# A number: optional sign (not when glued to a word or closing bracket, so "5-3" is 5 and 3),
+# thousands groups or plain digits, optional decimals; or a bare decimal like ".5".
+_NUMBER = r"(?:(?<![\w)\].])[-−–])?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|(?:(?<![\w)\].])[-−])?\.\d+"
+_NUMBER_RE = re.compile(_NUMBER)
+
+
+def normalize_number(text: str) -> str | None:
+    """Canonical text of one number: no commas, no trailing zeros (`1,000.00` → `1000`, `-0.50` → `-0.5`)."""
+    s = text.strip().replace(",", "").replace("−", "-").replace("–", "-").replace("$", "")
+    s = s.rstrip(".").rstrip("%").strip()
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        return None
+    if not d.is_finite():
+        return None
+    out = format(d.normalize(), "f")
+    if "." in out:
+        out = out.rstrip("0").rstrip(".")
+    return "0" if out in ("-0", "") else out
+
+
+def _last_number(text: str) -> str | None:
+    found = _NUMBER_RE.findall(text)
+    return normalize_number(found[-1]) if found else None
+
+
+def _first_number(text: str) -> str | None:
+    m = _NUMBER_RE.search(text)
+    return normalize_number(m.group(0)) if m else None
+
+
+_HASHES_RE = re.compile(r"####\s*([^\n]*)")
+_ANSWER_IS_RE = re.compile(
+    r"(?:final\s+answer|answer)\s*(?:is|:|=|is:)?\s*[:=]?\s*([^\n]*)", re.IGNORECASE
+)
+
+
+def extract_number(text: str | None) -> str | None:
+    """The final numeric answer in `text`, normalised, or None.
+
+    Order: the last GSM8K-style `#### n`, else the last `\\boxed{}`, else the last
+    "answer is …" / "Answer: …", else the last number anywhere. Commas, `$`, units,
+    percent signs and trailing periods are tolerated; `1,000.00` comes back as `1000`.
+    """
+    if not text:
+        return None
+    for chunk in reversed(_HASHES_RE.findall(text)):
+        n = _first_number(chunk)
+        if n is not None:
+            return n
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        n = _boxed_number(boxed)
+        if n is not None:
+            return n
+    for m in reversed(list(_ANSWER_IS_RE.finditer(text))):
+        n = _first_number(m.group(1))
+        if n is not None:
+            return n
+    return _last_number(text)
+
+
+def _boxed_number(boxed: str) -> str | None:
+    """A number from boxed content, reading `\\frac{a}{b}` as a decimal when it is exact."""
+    frac = re.fullmatch(r"\s*(-?)\\[dt]?frac\{?(\d+)\}?\{?(\d+)\}?\s*", boxed)
+    if frac and int(frac.group(3)) != 0:
+        value = Decimal(int(frac.group(2))) / Decimal(int(frac.group(3)))
+        return normalize_number(frac.group(1) + str(value))
+    return _first_number(boxed.replace("\\!", "").replace("{,}", ","))
+
+
+# =========================================================================== boxed, choice, code
+
+
+def _balanced(text: str, open_at: int) -> str | None:
+    """Content between the brace at `open_at` and its matching close, or None if unbalanced."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        ch = text[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_at + 1:i]
+    return None
+
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
+
+
+def extract_boxed(text: str | None, which: Literal["last", "first"] = "last") -> str | None:
+    """The content of the last (or first) balanced `\\boxed{...}` / `\\fbox{...}` in `text`, stripped.
+
+    An unbalanced box is skipped in favour of the next one in reading direction; `\\boxed 5`
+    (no braces) gives its next token (up to white space or `$`). None when there is none.
+    """
+    if not text:
+        return None
+    starts = list(_BOX_RE.finditer(text))
+    for m in (reversed(starts) if which == "last" else starts):
+        i = m.end()
+        if i < len(text) and text[i] == "{":
+            inner = _balanced(text, i)
+            if inner is not None:
+                return inner.strip()
+            continue
+        tok = re.match(r"[^\s$]+", text[i:])
+        if tok:
+            return tok.group(0).strip()
+    return None
+
+
+def first_boxed(text: str) -> str | None:
+    """Content of the first balanced `\\boxed{...}`, stripped; None if there is none."""
+    return extract_boxed(text, "first")
+
+
+last_boxed = extract_boxed
+
+
+def extract_choice(text: str | None, n_choices: int = 5) -> str | None:
+    """The chosen option letter (`A`…) in `text`, or None.
+
+    Accepts `\\boxed{B}`, "Answer: (B)", "the answer is C", "Option D", a lone letter such as
+    `B` / `(B)` / `B.`, and finally the last parenthesised letter `(C)`.
+    """
+    if not text:
+        return None
+    valid = LETTERS[: max(1, min(n_choices, 26))]
+    cls = f"[{valid}]"
+
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        inner = re.sub(r"\\text(?:bf)?\{([^}]*)\}", r"\1", boxed).strip().strip("()").strip()
+        if len(inner) == 1 and inner.upper() in valid:
+            return inner.upper()
+        m = re.match(rf"^\(?({cls})\)?(?:[\s.:)]|$)", inner)
+        if m:
+            return m.group(1)
+
+    stripped = text.strip().strip("*").strip()
+    m = re.fullmatch(rf"\(?({cls}|{cls.lower()})\)?[.:)]?", stripped)
+    if m:
+        return m.group(1).upper()
+
+    lead = r"(?i:answer)[*_]*\s*(?:(?i:is)\b)?\s*[:=]?[*_\s]*(?:(?i:option|choice)\s*)?[*_]*\s*"
+    answer_patterns = [
+        # "answer is (B)", "Answer: (b)", "**Final answer:** (C)"
+        rf"{lead}\(({cls}|{cls.lower()})\)",
+        # "the answer is C", "Answer: B.", "answer is option D" (capital letter only)
+        rf"{lead}({cls})(?![\w'])",
+    ]
+    hits = [m for pat in answer_patterns for m in re.finditer(pat, text)]
+    if hits:
+        return max(hits, key=lambda m: m.start()).group(1).upper()
+    hits = list(re.finditer(rf"(?i:option|choice)\s*\(?({cls})\)?(?![\w'])", text))
+    if hits:
+        return hits[-1].group(1)
+
+    # a last line that is just a letter, e.g. "...\nC"
+    lines = [ln.strip().strip("*").strip() for ln in text.splitlines() if ln.strip()]
+    m = re.fullmatch(rf"\(?({cls})\)?[.:)]?", lines[-1]) if lines else None
+    if m:
+        return m.group(1)
+    paren = re.findall(rf"\(({cls})\)", text)
+    if paren:
+        return paren[-1]
+    return None
+
+
+_FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(text: str | None) -> str:
+    """The code in `text`: the largest ```python fenced block (the last among equals), else the
+    largest untagged block, else the text itself. An unclosed final fence (a truncated reply)
+    counts as a block."""
+    if not text:
+        return ""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE_RE.finditer(text)]
+    python = [b for lang, b in blocks if lang in ("python", "py", "python3")]
+    untagged = [b for lang, b in blocks if lang == ""]
+    for group in (python, untagged):
+        if group:
+            best = max(range(len(group)), key=lambda i: (len(group[i].strip()), i))
+            return group[best].rstrip() + "\n"
+    return text
+
+
+_FINAL_RE = re.compile(r"(?:####|final answer\s*(?:is)?\s*:?|answer\s*(?:is|:))\s*([^\n]+)", re.IGNORECASE)
+
+
+def extract_final(text: str) -> str | None:
+    """A math answer: the last `\\boxed{}`, else the last "answer is …"/`####` line, else the last number."""
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        return boxed
+    hits = _FINAL_RE.findall(text)
+    if hits:
+        return hits[-1].strip().strip("$").rstrip(".").strip()
+    return extract_number(text)
+
+
+def answer_key(task: Task | AnswerFormat | None, text: str) -> str | None:
+    """maslab's comparable form of a final answer (what the baselines vote and agree on).
+
+    Multiple choice: the option letter; code: the whitespace-folded text; otherwise the lower-cased
+    content of the last `\\boxed{}`, else the normalised final number, else the case-folded last
+    line without a trailing period. None (no answer) for empty text.
+    """
     if not text or not text.strip():
         return None
-    if task is not None and task.choices:
-        return extract_choice(text, len(task.choices))
-    if task is not None and task.domain == "code":
+    fmt = task if isinstance(task, AnswerFormat) else format_of(task)
+    if fmt.kind == "mcq":
+        return extract_choice(text, len(fmt.letters))
+    if fmt.kind == "code":
         return " ".join(text.split())
     boxed = extract_boxed(text)
     if boxed:
@@ -27,3 +384,453 @@ def answer_key(task: Task | None, text: str) -> str | None:
         return number
     last = next((line for line in reversed(text.strip().splitlines()) if line.strip()), "")
     return " ".join(last.lower().split()).rstrip(".") or None
+
+
+# =========================================================================== Avengers reference rules
+
+_LETTER_AFTER = r"[\s*]*\(?([A-Za-z])\)?(?![A-Za-z0-9])"
+_MCQ_ANSWER = re.compile(r"(?i)answer\s*\**\s*:" + _LETTER_AFTER)
+_MCQ_FINAL = re.compile(r"(?i)final answer[\s*:]*?\n" + _LETTER_AFTER)
+_FREE_ANSWER = re.compile(r"(?i)answer\s*\**\s*:\s*([^\n]+)")
+_FREE_FINAL = re.compile(r"(?i)final answer[ \t*:]*\n\s*([^\n]+)")
+
+
+def _clean_free(s: str) -> str:
+    s = s.strip().strip("*").strip()
+    if s.lower().startswith("answer:"):
+        s = s[len("answer:"):].strip()
+    return s
+
+
+def _extract_general(text: str, fmt: AnswerFormat) -> str:
+    if len(text) <= 10 and "Answer" not in text and "box" not in text:
+        return text.strip()
+    if fmt.kind == "mcq":
+        letters = [m.group(1).upper() for m in _MCQ_ANSWER.finditer(text) if m.group(1).upper() in fmt.letters]
+        if letters:
+            return letters[-1]
+        for m in _MCQ_FINAL.finditer(text):
+            if m.group(1).upper() in fmt.letters:
+                return m.group(1).upper()
+    else:
+        found = _FREE_ANSWER.findall(text)
+        if found and _clean_free(found[-1]):
+            return _clean_free(found[-1])
+        m = _FREE_FINAL.search(text)
+        if m and _clean_free(m.group(1)):
+            return _clean_free(m.group(1))
+    return first_boxed(text) or ""
+
+
+def extract_answer(text: str | None, task_kind: str | AnswerFormat) -> str:
+    """The answer in one model output by the Avengers reference rules, "" when none is found."""
+    fmt = answer_format(task_kind)
+    if fmt.kind == "code":
+        raise ValueError("code tasks have no extracted answer: score sample 0 by execution")
+    if not text:
+        return ""
+    if fmt.kind == "math" and ("\\boxed" in text or "\\fbox" in text):
+        boxed = last_boxed(text)
+        if boxed is not None:
+            return boxed
+    return _extract_general(text, fmt)
+
+
+def _generic(text: str, fmt: AnswerFormat) -> str:
+    """maslab's generic fallback for the normalised vote: the choice letter, else the final number."""
+    if fmt.kind == "mcq":
+        return extract_choice(text, len(fmt.letters)) or ""
+    return extract_number(text) or ""
+
+
+# =========================================================================== canonical forms and math equivalence
+
+_DELIMS = [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")]
+_WRAPPERS = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+
+
+def _strip_latex(s: str) -> str:
+    s = s.strip()
+    for lo, hi in _DELIMS:
+        if s.startswith(lo) and s.endswith(hi) and len(s) >= len(lo) + len(hi):
+            s = s[len(lo):len(s) - len(hi)].strip()
+    b = first_boxed(s) if s.startswith("\\boxed{") else None
+    if b is not None:
+        s = b
+    for _ in range(3):
+        s = _WRAPPERS.sub(r"\1", s)
+    s = re.sub(r"\\(?:left|right|displaystyle)\b", "", s)
+    s = re.sub(r"\\[!,;: ]|~", "", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"\^\s*\{?\\circ\}?|°", "", s)
+    s = s.replace("\\%", "").replace("%", "").replace("\\$", "").replace("$", "")
+    s = s.strip().rstrip(".").strip()
+    lhs = re.fullmatch(r"\s*[A-Za-z]\w{0,1}\s*=\s*(.+)", s)
+    if lhs:
+        s = lhs.group(1)
+    s = _brace_digit_arguments(s)
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
+        s = s.replace(",", "")
+    return s
+
+
+def _brace_digit_arguments(s: str) -> str:
+    """`\\frac12` → `\\frac{1}{2}`, `\\sqrt2` → `\\sqrt{2}`: LaTeX's one-character arguments, braced."""
+    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*\{([^{}]*)\}\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*(\d)\s*\{", r"\\frac{\1}{", s)
+    return re.sub(r"\\sqrt\s*(\d)", r"\\sqrt{\1}", s)
+
+
+_TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\[A-Za-z]+|[A-Za-z]+|\*\*|[-+*/^(){}\[\]])")
+_SYMBOL_COMMANDS = {"\\theta": "theta", "\\alpha": "alpha", "\\beta": "beta", "\\gamma": "gamma"}
+
+
+class _ParseError(Exception):
+    pass
+
+
+class _Parser:
+    """Recursive descent over a small LaTeX/arithmetic grammar, building sympy objects (never `eval`).
+
+    Numbers, `+ - * / ^ **`, `\\cdot \\times \\div`, implicit multiplication, parentheses, braces
+    and brackets, `\\frac`, `\\sqrt` (with an index), `\\pi`, `\\infty`, a few Greek letters, `pi`,
+    `sqrt(...)` and one-letter variables. Numeric exponents above `max_exponent` are refused, so
+    `9^{9^{9^{9}}}` fails fast instead of evaluating.
+    """
+
+    def __init__(self, text: str, sympy: Any, max_exponent: int = 64) -> None:
+        self.sp = sympy
+        self.max_exponent = max_exponent
+        self.toks: list[str] = []
+        pos = 0
+        text = text.strip()
+        while pos < len(text):
+            m = _TOKEN.match(text, pos)
+            if not m:
+                raise _ParseError(text[pos:])
+            self.toks.append(m.group(1))
+            pos = m.end()
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+        self.i = 0
+
+    def peek(self) -> str | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, expected: str | None = None) -> str:
+        tok = self.peek()
+        if tok is None or (expected is not None and tok != expected):
+            raise _ParseError(f"expected {expected!r}, got {tok!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Any:
+        if not self.toks:
+            raise _ParseError("empty")
+        expr = self.expr()
+        if self.peek() is not None:
+            raise _ParseError(f"trailing {self.peek()!r}")
+        return expr
+
+    def expr(self) -> Any:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take()
+            rhs = self.term()
+            value = value + rhs if op == "+" else value - rhs
+        return value
+
+    _MUL = {"*": "*", "\\cdot": "*", "\\times": "*", "/": "/", "\\div": "/"}
+    _ATOM_STARTS = ("(", "{", "\\frac", "\\dfrac", "\\sqrt", "\\pi", "\\infty", "pi", "sqrt", *_SYMBOL_COMMANDS)
+
+    def _starts_atom(self, tok: str | None) -> bool:
+        return tok is not None and (tok[0].isdigit() or tok[0] == "." or tok in self._ATOM_STARTS
+                                    or (len(tok) == 1 and tok.isalpha()))
+
+    def term(self) -> Any:
+        value = self.unary()
+        while True:
+            tok = self.peek()
+            if tok in self._MUL:
+                self.take()
+                rhs = self.unary()
+                value = value * rhs if self._MUL[tok] == "*" else value / rhs
+            elif self._starts_atom(tok):
+                value = value * self.power()
+            else:
+                return value
+
+    def unary(self) -> Any:
+        if self.peek() in ("-", "+"):
+            sign = self.take()
+            value = self.unary()
+            return -value if sign == "-" else value
+        return self.power()
+
+    def power(self) -> Any:
+        base = self.atom()
+        if self.peek() in ("^", "**"):
+            self.take()
+            exponent = self.unary()
+            if exponent.is_number and abs(exponent) > self.max_exponent:
+                raise _ParseError("exponent too large to evaluate safely")
+            return base ** exponent
+        return base
+
+    def group(self) -> Any:
+        if self.peek() == "{":
+            self.take("{")
+            value = self.expr()
+            self.take("}")
+            return value
+        return self.atom()
+
+    def atom(self) -> Any:
+        sp = self.sp
+        tok = self.take()
+        if tok[0].isdigit() or tok[0] == ".":
+            return sp.Rational(tok)
+        if tok in ("(", "{", "["):
+            close = {"(": ")", "{": "}", "[": "]"}[tok]
+            value = self.expr()
+            self.take(close)
+            return value
+        if tok in ("\\frac", "\\dfrac"):
+            num = self.group()
+            den = self.group()
+            return num / den
+        if tok in ("\\sqrt", "sqrt"):
+            if self.peek() == "[":
+                self.take("[")
+                index = self.expr()
+                self.take("]")
+                return sp.root(self.group(), index)
+            return sp.sqrt(self.group())
+        if tok in ("\\pi", "pi"):
+            return sp.pi
+        if tok == "\\infty":
+            return sp.oo
+        if tok in _SYMBOL_COMMANDS:
+            return sp.Symbol(_SYMBOL_COMMANDS[tok])
+        if len(tok) == 1 and tok.isalpha():
+            return sp.Symbol(tok)
+        raise _ParseError(f"unexpected {tok!r}")
+
+
+_PARSE_ERRORS = (_ParseError, ZeroDivisionError, TypeError, ValueError, ArithmeticError, RecursionError)
+
+
+def canonical_math(answer: str) -> str:
+    """A canonical key for a math answer: sympy's form when the safe parser takes it, else a normalised string."""
+    s = _strip_latex(answer)
+    try:
+        import sympy
+
+        expr = _Parser(s, sympy).parse()
+        return "sym:" + sympy.srepr(sympy.simplify(expr))
+    except _PARSE_ERRORS:
+        return "str:" + re.sub(r"\s+", " ", s).casefold()
+
+
+def canonical_answer(answer: str, task_kind: str | AnswerFormat) -> str:
+    """The key `vote(mode="default")` counts by; "" for an empty answer."""
+    if not answer.strip():
+        return ""
+    fmt = answer_format(task_kind)
+    if fmt.kind == "mcq":
+        s = _strip_latex(answer)
+        m = re.fullmatch(r"\(?([A-Za-z])\)?[.:]?", s)
+        return "mcq:" + (m.group(1).upper() if m else re.sub(r"\s+", " ", s).casefold())
+    return canonical_math(answer)
+
+
+_MAX_EXPR_CHARS = 300
+_MAX_EXPONENT = 10_000
+
+
+def _normalize_str(s: str) -> str:
+    """Light textual normal form used for the first (string) comparison of `math_equal`."""
+    s = str(s).strip()
+    boxed = extract_boxed(s)
+    if boxed is not None:
+        s = boxed
+    s = s.replace("$", "").replace("\\$", "")
+    s = re.sub(r"\\(?:text|textbf|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}", r"\1", s)
+    s = re.sub(r"\\(?:left|right|big|Big|bigg|Bigg)\b\s*", "", s)
+    s = re.sub(r"\\[,;:! ]", "", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"\^\s*\{?\\circ\}?", "", s).replace("°", "")
+    s = s.replace("\\%", "%")
+    s = re.sub(r"^\s*[a-zA-Z]\s*=\s*(?=[^=]+$)", "", s)  # "x = 5" -> "5"
+    s = re.sub(r"\\(?:cdot|times)(?![a-zA-Z])", "*", s)
+    s = re.sub(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])", "\\1\x00", s)  # keep "\pi r" apart
+    s = re.sub(r"\s+", "", s).replace("\x00", " ")
+    s = s.rstrip(".")
+    return s
+
+
+def _to_float(s: str) -> float | None:
+    t = s.replace(",", "") if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s) else s
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def _close(x: float, y: float, rel: float = 1e-6, abs_tol: float = 1e-9) -> bool:
+    return abs(x - y) <= max(abs_tol, rel * max(abs(x), abs(y)))
+
+
+def _split_top_level(s: str) -> list[str]:
+    parts, depth, cur = [], 0, []
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _symbolic_equal(a: str, b: str) -> bool:
+    import sympy
+
+    try:
+        ea = _Parser(_brace_digit_arguments(a), sympy, _MAX_EXPONENT).parse()
+        eb = _Parser(_brace_digit_arguments(b), sympy, _MAX_EXPONENT).parse()
+    except _PARSE_ERRORS as exc:  # any parse failure means "not provably equal"
+        log.debug("math_equal.parse_failed", a=a[:80], b=b[:80], error=str(exc)[:200])
+        return False
+    try:
+        if not ea.free_symbols and not eb.free_symbols:
+            va, vb = complex(ea.evalf(30)), complex(eb.evalf(30))
+            return _close(va.real, vb.real) and _close(va.imag, vb.imag)
+        return bool(sympy.simplify(ea - eb) == 0)
+    except Exception as exc:  # noqa: BLE001 - sympy can fail in many ways on odd input
+        log.debug("math_equal.eval_failed", a=a[:80], b=b[:80], error=str(exc)[:200])
+        return False
+
+
+def math_equal(a: str | None, b: str | None) -> bool:
+    """Whether two final answers are mathematically the same (`0.5` ≡ `\\frac{1}{2}` ≡ `\\frac12`)."""
+    if a is None or b is None:
+        return False
+    na, nb = _normalize_str(a), _normalize_str(b)
+    if not na or not nb:
+        return False
+    if na == nb:
+        return True
+    # tuples / lists: compare element-wise when both have the same top-level arity > 1
+    pa, pb = _split_top_level(na.strip("()[]")), _split_top_level(nb.strip("()[]"))
+    if len(pa) > 1 and len(pa) == len(pb) and na[:1] == nb[:1]:
+        return all(math_equal(x, y) for x, y in zip(pa, pb, strict=True))
+    # numeric, with percentages read either way
+    fa, fb = _to_float(na.rstrip("%")), _to_float(nb.rstrip("%"))
+    if fa is not None and fb is not None:
+        if _close(fa, fb):
+            return True
+        pct_a, pct_b = na.endswith("%"), nb.endswith("%")
+        if pct_a != pct_b:
+            return _close(fa / 100, fb) if pct_a else _close(fa, fb / 100)
+        return False
+    if len(na) > _MAX_EXPR_CHARS or len(nb) > _MAX_EXPR_CHARS:
+        return False
+    if _symbolic_equal(na, nb):
+        return True
+    if na.endswith("%") != nb.endswith("%"):  # "50%" vs "\frac12": also try the percent as a plain number
+        return _symbolic_equal(na.rstrip("%"), nb.rstrip("%"))
+    return False
+
+
+# =========================================================================== voting
+
+
+class VoteResult(BaseModel):
+    """The outcome of one vote.
+
+    `answer` is the winning class's first raw extraction ("" when nothing won); `index` the first
+    sample voting for it (None when nothing won); `counts` maps each class (named by its first
+    raw extraction) to its votes, in first-seen order; `extracted` holds every sample's
+    extraction ("" for none); `consistency` = winner votes / samples; `share` = winner votes /
+    votes cast; `weighted` the classes' summed weights when the vote was weighted.
+    """
+
+    answer: str
+    index: int | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    consistency: float = 0.0
+    share: float = 0.0
+    extracted: list[str] = Field(default_factory=list)
+    weighted: dict[str, float] | None = None
+    mode: VoteMode = "default"
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """The Avengers reference code's log shape: {answer: {count, frequency}} (over all samples)."""
+        n = max(len(self.extracted), 1)
+        return {a: {"count": c, "frequency": c / n} for a, c in self.counts.items()}
+
+
+def extract_for_vote(text: str | None, fmt: AnswerFormat, mode: VoteMode) -> str:
+    """One sample's extraction under a vote mode ("" for none)."""
+    if mode == "key":
+        return answer_key(fmt, text or "") or ""
+    a = extract_answer(text, fmt).strip()
+    if not a and mode == "default":
+        a = _generic(text or "", fmt).strip()
+    return a
+
+
+def _class_key(answer: str, fmt: AnswerFormat, mode: VoteMode) -> str:
+    if mode == "default":
+        return canonical_answer(answer, fmt)
+    return answer
+
+
+def vote(
+    samples: Sequence[str | None],
+    task_kind: str | AnswerFormat,
+    mode: VoteMode = "default",
+    *,
+    weights: Sequence[float] | None = None,
+    extracted: bool = False,
+) -> VoteResult:
+    """Majority vote over sampled outputs (raw texts, or answers already extracted if `extracted`).
+
+    See the module docstring for the modes. Ties go to the class whose first member appears first.
+    """
+    if mode not in ("key", "default", "faithful"):
+        raise ValueError(f"unknown vote mode {mode!r} (key | default | faithful)")
+    fmt = answer_format(task_kind)
+    if fmt.kind == "code" and mode != "key":
+        raise ValueError("code tasks are not voted: score sample 0 by execution")
+    if weights is not None and len(weights) != len(samples):
+        raise ValueError(f"vote: {len(weights)} weights for {len(samples)} samples")
+    answers = [(s or "").strip() if extracted else extract_for_vote(s, fmt, mode) for s in samples]
+    first_raw: dict[str, str] = {}
+    first_index: dict[str, int] = {}
+    count: dict[str, int] = {}
+    score: dict[str, float] = {}
+    for i, a in enumerate(answers):
+        key = _class_key(a, fmt, mode)
+        if not key and mode != "faithful":
+            continue
+        first_raw.setdefault(key, a)
+        first_index.setdefault(key, i)
+        count[key] = count.get(key, 0) + 1
+        score[key] = score.get(key, 0.0) + (weights[i] if weights is not None else 1.0)
+    if not count:
+        return VoteResult(answer="", extracted=answers, mode=mode,
+                          weighted={} if weights is not None else None)
+    best = max(score, key=lambda k: score[k])  # max keeps the first of equal scores: the earliest class
+    return VoteResult(
+        answer=first_raw[best], index=first_index[best],
+        counts={first_raw[k]: c for k, c in count.items()},
+        consistency=count[best] / len(answers), share=count[best] / sum(count.values()),
+        extracted=answers, mode=mode,
+        weighted={first_raw[k]: s for k, s in score.items()} if weights is not None else None)

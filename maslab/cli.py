@@ -17,7 +17,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "file whose only model is the embedded SmolLM2)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; the plug-in command named first in `argv` (if any) is loaded and configured, the
+    others are listed without importing them, so `maslab --help` stays instant."""
     parser = argparse.ArgumentParser(
         prog="maslab",
         description="Build, run and compare LLM multi-agent systems on heterogeneous local models.",
@@ -49,14 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs", help="where run folders are written (default runs/)")
     _common(p)
 
-    p = sub.add_parser("validate", help="check workflow files without spending a token")
-    p.add_argument("workflows", nargs="+")
+    p = sub.add_parser("validate", help="check workflow and sweep files without spending a token")
+    p.add_argument("workflows", nargs="+", metavar="FILE", help="workflow or sweep files (told apart by their keys)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     _common(p)
 
     p = sub.add_parser("graph", help="draw a workflow's agent graph (Mermaid text, or --png)")
-    p.add_argument("workflow", help="a workflow file, or with --plan a Python plan (T1 tool-dependency graph)")
-    p.add_argument("--plan", action="store_true", help="WORKFLOW is a T1 plan: draw which call feeds which")
+    p.add_argument("workflow", help="a workflow file")
     p.add_argument("--png", metavar="FILE", help="also draw it to a PNG file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     _common(p)
@@ -85,30 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="paired comparison")
     _common(p)
 
-    p = sub.add_parser("route", help="the Avengers router: calibrate, explain")
-    rsub = p.add_subparsers(dest="route_command", metavar="ACTION", required=True)
-    c = rsub.add_parser("calibrate", help="fit clusters and per-cluster model rankings")
-    src = c.add_mutually_exclusive_group(required=True)
-    src.add_argument("--store", help="a sweep folder (or results.sqlite) of per-model runs")
-    src.add_argument("--records", help="JSON lines of {query, dataset, records}")
-    c.add_argument("--k", type=int, default=64)
-    c.add_argument("--seed", type=int, default=42)
-    c.add_argument("--selection", choices=["inverse_rank_sum", "frequency"], default="inverse_rank_sum")
-    c.add_argument("--n-models", type=int, default=10)
-    c.add_argument("--out", required=True)
-    _common(c)
-    e = rsub.add_parser("explain", help="why a question routes where it does")
-    e.add_argument("dir")
-    e.add_argument("question")
-    e.add_argument("--top-k", type=int, default=1)
-    e.add_argument("--top-n", type=int, default=1)
-    e.add_argument("--json", action="store_true")
-    _common(e)
+    _plugin_commands(sub, wanted=next((a for a in argv or [] if not a.startswith("-")), None))
     return parser
 
 
+def _plugin_commands(sub: Any, wanted: str | None) -> None:
+    """Sub-commands contributed by plug-ins (`maslab.commands` entry points), e.g. `route`, `t1`.
+
+    Only the one being run (`wanted`) is imported; the others are listed by name."""
+    from maslab import plugins
+
+    for ep in plugins.entry_points(plugins.COMMANDS):
+        if ep.name in sub.choices:
+            continue  # a built-in command keeps its name
+        if ep.name != wanted:
+            sub.add_parser(ep.name, help=f"plug-in command from {ep.value.split(':')[0]} (see `maslab {ep.name} --help`)")
+            continue
+        command = plugins.load(ep)
+        p = sub.add_parser(ep.name, help=command.help)
+        command.configure(p)
+        _common(p)
+        p.set_defaults(plugin_command=command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     from maslab.errors import ConfigError, MaslabError
 
     try:
+        command = getattr(args, "plugin_command", None)
+        if command is not None:
+            return _run_plugin(command, args)
         handler = globals()[f"_cmd_{args.command}"]
         return int(handler(args) or 0)
     except ConfigError as e:
@@ -212,15 +218,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from maslab.workflow import WorkflowError, load_workflow
+    """Workflows and sweeps (a mapping with `methods:`/`datasets:` and no `method:` is a sweep)."""
+    from maslab.bench.sweep import cells_of, load_sweep
+    from maslab.workflow import load_workflow
+    from maslab.yamlfile import FileErrors, load_yaml
 
-    aliases = _aliases(args)
+    aliases: list[str] | None = None
     failed = 0
     for path in args.workflows:
         try:
+            data, _ = load_yaml(path)
+            if isinstance(data, dict) and "method" not in data and ("methods" in data or "datasets" in data):
+                sweep = load_sweep(path, models_file=args.models)
+                _console().print(f"[green]ok[/] {path} (sweep {sweep.name}: {len(cells_of(sweep))} cells)")
+                continue
+            aliases = aliases if aliases is not None else _aliases(args)
             wf = load_workflow(path, aliases=aliases, overrides=args.set)
             _console().print(f"[green]ok[/] {path} ({wf.name})")
-        except WorkflowError as e:
+        except FileErrors as e:
             failed += 1
             for err in e.errors:
                 print(f"error: {err}", file=sys.stderr)
@@ -228,19 +243,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    if args.plan:
-        from maslab.agents.t1 import plan_mermaid
-
-        print(plan_mermaid(Path(args.workflow).read_text()))
-        return 0
+    from maslab.drawing import draw_png, to_mermaid
     from maslab.workflow import load_workflow
 
     workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=args.set)
     method = workflow.to_method()
-    print(method.mermaid())
+    print(to_mermaid(method))
     if args.png:
-        from maslab.graph import draw_png
-
         draw_png(method, args.png)
         _console(stderr=True).print(f"[dim]wrote {args.png}[/]")
     return 0
@@ -306,7 +315,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from maslab.bench.sweep import load_sweep, run_sweep
 
-    sweep = load_sweep(args.sweep)
+    sweep = load_sweep(args.sweep, models_file=args.models)
     out = Path(args.out or Path("runs") / sweep.name)
     summary = _run(run_sweep(sweep, out=out, resume=args.resume, models_file=args.models,
                              max_tokens=args.max_tokens, cache_path=args.cache))
@@ -315,15 +324,51 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from maslab.bench.report import report_command
+    """`maslab report DIR`: write report.{md,csv,html} and accuracy_vs_tokens.png; print the chosen format."""
+    from maslab.bench.report import (
+        comparisons_csv,
+        comparisons_markdown,
+        render_comparisons,
+        render_table,
+        write_report,
+    )
 
-    return report_command(Path(args.dir), fmt=args.format, compare=args.compare)
+    report = write_report(Path(args.dir), compare=args.compare)
+    console = _console()
+    if args.format == "table":
+        if not report.summaries:
+            console.print("no results yet")
+        for t in render_table([*report.summaries, *report.aggregates]):
+            console.print(t)
+        if report.requested:
+            console.print(render_comparisons(report.requested))
+    elif args.format == "markdown":
+        sys.stdout.write(report.markdown)
+        if report.requested:
+            sys.stdout.write("\n" + comparisons_markdown(report.requested) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(report.csv_text)
+        if report.requested:
+            sys.stdout.write("\n" + comparisons_csv(report.requested))
+    else:
+        sys.stdout.write(f"{report.html_path}\n")
+        if report.requested:
+            console.print(render_comparisons(report.requested))
+    sys.stdout.flush()
+    return 0
 
 
-def _cmd_route(args: argparse.Namespace) -> int:
-    from maslab.routers.cli import route_command
-
-    return route_command(args)
+def _run_plugin(command: Any, args: argparse.Namespace) -> int:
+    """Run a plug-in command and print what it returns (plain strings verbatim, rich renderables via rich)."""
+    output = command.run(args)
+    console = _console()
+    for item in output.items:
+        if isinstance(item, str):
+            sys.stdout.write(item if item.endswith("\n") else item + "\n")
+            sys.stdout.flush()
+        else:
+            console.print(item)
+    return int(output.exit_code)
 
 
 if __name__ == "__main__":

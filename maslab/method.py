@@ -9,23 +9,33 @@ A system (method) is a class registered under a name with `@register_method`. It
 * `build(ctx)`: its LangGraph `StateGraph`, whose state starts as `{"task": Task}` and must end
   with `answer` set.
 
-`await method.solve(task, pool=pool)` compiles the graph, runs it with a fresh `RunRecorder`
-(so usage and the message trace are the run's own even when runs share a pool) and returns a
-`Solution`. YAML workflows, the CLI and Python all go through `load_method(name, **params)`.
+`Method` is generic over its Config (`class LLMDebate(Method[Config])`), so `self.config` is
+typed. A method's graph is built and compiled **once per instance**; what differs between runs
+— the pool, the task and the run's RNG (`RunData`) — reaches the nodes through LangGraph's
+run-time context (`graph.ainvoke(..., context=RunData(...))`), which `RunContext.pool`,
+`.task`, `.rng` and `.ask` read. A system whose *topology* depends on the run (MacNet's random
+DAGs and drawn profiles) says so with `per_run_graph()` and is built for each run instead.
+
+`await method.solve(task, pool=pool)` runs the graph with a fresh `RunRecorder` (so usage and
+the message trace are the run's own even when runs share a pool) and returns a `Solution`.
+YAML workflows, the CLI and Python all go through `load_method(name, **params)`. Systems are
+found through the `maslab.methods` entry points (`maslab.plugins`), so a separate package can
+add one without touching maslab.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
-import pkgutil
 import random
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from maslab import plugins
 from maslab.agent import Agent
-from maslab.errors import ConfigError, UnknownMethodError
+from maslab.errors import ConfigError, MaslabError, UnknownMethodError
 from maslab.task import Solution, Task
 from maslab.trace import RunRecorder, recording
 
@@ -46,14 +56,65 @@ class MethodConfig(BaseModel):
     max_tokens: int | None = Field(default=None, description="completion-token cap of every call")
 
 
-class RunContext:
-    """What a system's nodes need at run time: the pool, the role→alias map and the run's RNG."""
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
 
-    def __init__(self, pool: ModelPool | None, config: MethodConfig, task: Task | None = None) -> None:
-        self.pool = pool
+
+@dataclass(frozen=True)
+class RunData:
+    """What one run brings to a compiled graph (LangGraph's run-time context): pool, task, RNG."""
+
+    pool: ModelPool | None
+    task: Task | None
+    rng: random.Random
+
+
+class NoRunError(MaslabError):
+    """A node asked for the run's pool, task or RNG outside a run (e.g. while drawing)."""
+
+
+class RunContext(Generic[ConfigT]):
+    """A system's view while it builds its graph.
+
+    Build-time: `config`, `alias(role)`, `agent(role, ...)`. Run-time, read from the current run
+    (LangGraph's run-time context, or the `run` given for a per-run build): `pool`, `task`, `rng`
+    and `ask(agent, messages)`.
+    """
+
+    def __init__(self, config: ConfigT, run: RunData | None = None) -> None:
         self.config = config
-        self.task = task
-        self.rng = random.Random(f"{config.seed}:{task.id if task else ''}")
+        self._run = run
+
+    @property
+    def run(self) -> RunData:
+        if self._run is not None:
+            return self._run
+        from langgraph.runtime import get_runtime
+
+        try:
+            data = get_runtime().context
+        except RuntimeError:
+            data = None
+        if not isinstance(data, RunData):
+            raise NoRunError("the run's pool, task and RNG are only available while a task runs")
+        return data
+
+    @property
+    def pool(self) -> ModelPool:
+        pool = self.run.pool
+        if pool is None:
+            raise NoRunError("this run has no model pool (drawing only)")
+        return pool
+
+    @property
+    def task(self) -> Task:
+        task = self.run.task
+        if task is None:
+            raise NoRunError("this run has no task (drawing only)")
+        return task
+
+    @property
+    def rng(self) -> random.Random:
+        return self.run.rng
 
     def alias(self, role: str, index: int | None = None) -> str | None:
         """The alias assigned to `role` (the `index`-th of a list), else the system's `model`, else None."""
@@ -74,26 +135,43 @@ class RunContext:
 
     async def ask(self, agent: Agent, messages: Any, **params: Any) -> str:
         """`agent.ask` on this run's pool."""
-        assert self.pool is not None, "RunContext without a pool (drawing only)"
         return await agent.ask(messages, pool=self.pool, **params)
 
 
-class Method:
+def run_rng(config: MethodConfig, task: Task | None) -> random.Random:
+    """The run's RNG: seeded by the system's seed and the task id, so re-runs draw the same."""
+    return random.Random(f"{config.seed}:{task.id if task else ''}")
+
+
+class Method(Generic[ConfigT]):
     """Base class of registered systems."""
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    roles: ClassVar[tuple[str, ...]] = ()
+    roles: tuple[str, ...] = ()
     Config: ClassVar[type[MethodConfig]] = MethodConfig
-    recursion_limit: ClassVar[int] = 200
+    recursion_limit: int = 200
 
-    def __init__(self, config: MethodConfig | None = None) -> None:
-        self.config = config if config is not None else self.Config()
+    def __init__(self, config: ConfigT | None = None) -> None:
+        self.config: ConfigT = config if config is not None else cast(ConfigT, self.Config())
+        self._compiled: Any = None
 
-    def build(self, ctx: RunContext) -> Any:
+    def build(self, ctx: RunContext[ConfigT]) -> Any:
         """Return this system's (uncompiled) LangGraph StateGraph."""
         raise NotImplementedError
+
+    def per_run_graph(self) -> bool:
+        """True when the graph's topology depends on the run (its task or RNG): built per run then."""
+        return False
+
+    def compiled(self, run: RunData | None = None) -> Any:
+        """The compiled graph: built once per instance, or for `run` when `per_run_graph()`."""
+        if self.per_run_graph():
+            return self.build(RunContext(self.config, run or RunData(None, None, run_rng(self.config, None)))).compile()
+        if self._compiled is None:
+            self._compiled = self.build(RunContext(self.config)).compile()
+        return self._compiled
 
     async def solve(self, task: Task | str, *, pool: ModelPool | None = None,
                     recorder: RunRecorder | None = None) -> Solution:
@@ -110,34 +188,32 @@ class Method:
         if self.config.model:
             pool.resolve(self.config.model)
         recorder = recorder or RunRecorder()
-        ctx = RunContext(pool, self.config, task)
-        graph = self.build(ctx).compile()
+        run = RunData(pool=pool, task=task, rng=run_rng(self.config, task))
+        graph = self.compiled(run)
         with recording(recorder):
             recorder.event("start", method=self.name, task_id=task.id)
-            state = await graph.ainvoke({"task": task}, {"recursion_limit": self.recursion_limit})
-            recorder.event("end", method=self.name, task_id=task.id)
+            try:
+                state = await graph.ainvoke({"task": task}, {"recursion_limit": self.recursion_limit}, context=run)
+                recorder.event("end", method=self.name, task_id=task.id)
+            finally:
+                recorder.flush()
         answer = state.get("answer")
         if not isinstance(answer, str):
             raise ConfigError(f"system {self.name!r} finished without a string answer (got {type(answer).__name__})")
         return Solution(answer=answer, messages=list(recorder.steps), usage=recorder.ledger.snapshot(),
                         metadata=dict(state.get("metadata") or {}))
 
-    def mermaid(self) -> str:
-        """The system's graph as Mermaid text (built without a pool)."""
-        from maslab.graph import to_mermaid
-
-        return to_mermaid(self.build(RunContext(None, self.config)).compile())
-
 
 def _as_list(x: str | list[str]) -> list[str]:
     return x if isinstance(x, list) else [x]
 
 
-_REGISTRY: dict[str, type[Method]] = {}
-_discovered = False
+_REGISTRY: dict[str, type[Method[Any]]] = {}
+
+M = TypeVar("M", bound=type[Method[Any]])
 
 
-def register_method(cls: type[Method]) -> type[Method]:
+def register_method(cls: M) -> M:
     """Class decorator: register a system under `cls.name`."""
     if not cls.name:
         raise ConfigError(f"{cls.__qualname__} has no `name`")
@@ -148,33 +224,35 @@ def register_method(cls: type[Method]) -> type[Method]:
     return cls
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    import maslab.agents
-
-    for info in pkgutil.iter_modules(maslab.agents.__path__):
-        importlib.import_module(f"maslab.agents.{info.name}")
-    _discovered = True
-
-
-def list_methods() -> dict[str, type[Method]]:
-    """Every registered system by name (importing `maslab.agents.*` once)."""
-    _discover()
+def list_methods() -> dict[str, type[Method[Any]]]:
+    """Every registered system by name (the `maslab.methods` plug-ins are imported once)."""
+    plugins.load_group(plugins.METHODS)
     return dict(sorted(_REGISTRY.items()))
 
 
-def method_class(name: str) -> type[Method]:
+def method_class(name: str) -> type[Method[Any]]:
     methods = list_methods()
     if name not in methods:
         close = difflib.get_close_matches(name, methods, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownMethodError(f"unknown method {name!r}{hint} (known: {', '.join(methods)})")
+        raise UnknownMethodError(f"unknown method {name!r}{hint} (known: {', '.join(methods)})"
+                                 + plugins.failure_hint(plugins.METHODS))
     return methods[name]
 
 
-def load_method(name: str, **params: Any) -> Method:
+def resolve_paths(cls: type[Method[Any]], params: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """`params` with every relative path parameter (a Config field marked ``json_schema_extra={"path": True}``)
+    resolved against `base`, the folder of the workflow or sweep file that names it."""
+    out = dict(params)
+    for name, field in cls.Config.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        value = out.get(name)
+        if extra.get("path") and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            out[name] = str((Path(base) / Path(value).expanduser()).resolve())
+    return out
+
+
+def load_method(name: str, **params: Any) -> Method[Any]:
     """A configured system: `load_method("llm_debate", rounds=2, roles={"debater": [...]})`."""
     cls = method_class(name)
     try:

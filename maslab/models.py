@@ -581,7 +581,7 @@ class ModelPool:
     # ---- accounting
 
     def _record(self, completion: Completion, msgs: list[Message], agent: str, role: str) -> None:
-        from maslab.task import TraceStep
+        from maslab.trace import TraceStep
 
         usage = dict(agent=agent, role=role, alias=completion.alias,
                      prompt_tokens=completion.usage.prompt_tokens,

@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from maslab.messages import Message
-from maslab.trace import LedgerSnapshot
+from maslab.trace import LedgerSnapshot, TraceStep
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class Task(BaseModel):
@@ -31,23 +32,8 @@ class Task(BaseModel):
         """The question with its lettered choices, as a model sees it."""
         if not self.choices:
             return self.question
-        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        lines = [self.question, ""] + [f"({letters[i]}) {c}" for i, c in enumerate(self.choices)]
+        lines = [self.question, ""] + [f"({_LETTERS[i]}) {c}" for i, c in enumerate(self.choices)]
         return "\n".join(lines)
-
-
-class TraceStep(BaseModel):
-    """One model call of a run: who asked, what they saw, what came back."""
-
-    agent: str
-    role: str
-    alias: str
-    messages: list[Message]
-    reply: Message
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    cache_hit: bool = False
 
 
 class Solution(BaseModel):

@@ -18,13 +18,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, Field
 
-if TYPE_CHECKING:
-    from maslab.task import TraceStep
+from maslab.messages import Message
 
 _configured = False
 
@@ -177,8 +176,29 @@ class UsageLedger:
             return LedgerSnapshot(rows=[r.model_copy() for r in self._rows.values()])
 
 
+class TraceStep(BaseModel):
+    """One model call of a run: who asked, what they saw, what came back."""
+
+    agent: str
+    role: str
+    alias: str
+    messages: list[Message]
+    reply: Message
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cache_hit: bool = False
+
+
+
 class RunRecorder:
-    """Everything one run produced: its ledger, its message trace and (optionally) a JSONL file."""
+    """Everything one run produced: its ledger, its message trace and (optionally) a JSONL file.
+
+    Trace lines are buffered and appended in one write when the run ends (`flush`, which
+    `Method.solve` calls however the run ends) or when 64 lines are pending.
+    """
+
+    FLUSH_EVERY = 64
 
     def __init__(self, trace_path: str | Path | None = None, run_id: str = "", cache_namespace: str = "") -> None:
         self.ledger = UsageLedger()
@@ -187,6 +207,7 @@ class RunRecorder:
         self.run_id = run_id
         self.trace_path = Path(trace_path) if trace_path else None
         self._lock = threading.Lock()
+        self._pending: list[str] = []
         if self.trace_path:
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -207,13 +228,25 @@ class RunRecorder:
         )
 
     def event(self, kind: str, **fields: Any) -> None:
-        """Append one event line to the trace file (no-op without a path)."""
+        """Add one event line to the trace (no-op without a path); written by `flush`."""
         if self.trace_path is None:
             return
         line = json.dumps({"event": kind, "run_id": self.run_id, **_redact_secrets(None, "", fields)},
                           default=str)
-        with self._lock, self.trace_path.open("a") as f:
-            f.write(line + "\n")
+        with self._lock:
+            self._pending.append(line + "\n")
+            full = len(self._pending) >= self.FLUSH_EVERY
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the pending trace lines to the file in one write."""
+        with self._lock:
+            if not self._pending or self.trace_path is None:
+                return
+            text, self._pending = "".join(self._pending), []
+            with self.trace_path.open("a") as f:
+                f.write(text)
 
 
 _current: contextvars.ContextVar[RunRecorder | None] = contextvars.ContextVar("maslab_run", default=None)

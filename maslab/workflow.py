@@ -46,29 +46,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from maslab.agent import Agent
 from maslab.errors import ConfigError
-from maslab.method import Method, MethodConfig, RunContext, load_method, method_class
+from maslab.graph import END, START, state_graph
+from maslab.method import Method, MethodConfig, RunContext, load_method, method_class, resolve_paths
 from maslab.task import Task
+from maslab.yamlfile import FileErrors, LocatedError, Locator, load_yaml
 
-
-class LocatedError(BaseModel):
-    """One problem in a workflow file."""
-
-    file: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path or '<top>'}: {self.message}"
-
-
-class WorkflowError(ConfigError):
-    """A workflow file has problems; `errors` lists each with its YAML path and line."""
-
-    def __init__(self, errors: list[LocatedError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
+WorkflowError = FileErrors  # a workflow file's located problems (the name callers catch)
 
 
 class AgentSpec(BaseModel):
@@ -123,59 +106,6 @@ def _names(side: str) -> list[str]:
     return [s.strip() for s in side.split(",") if s.strip()]
 
 
-# --------------------------------------------------------------------------- line locations
-
-
-def _line_map(text: str) -> dict[tuple[Any, ...], int]:
-    """YAML path → 1-based line, for every mapping key and sequence item."""
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-                lines[(*path, k)] = key.start_mark.line + 1
-                walk(value, (*path, k))
-                lines[(*path, k)] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-class _Locator:
-    def __init__(self, file: str, text: str) -> None:
-        self.file = file
-        self.lines = _line_map(text)
-        self.errors: list[LocatedError] = []
-
-    def line(self, path: tuple[Any, ...]) -> int | None:
-        for n in range(len(path), -1, -1):
-            if path[:n] in self.lines:
-                return self.lines[path[:n]]
-        return None
-
-    def add(self, path: tuple[Any, ...], message: str) -> None:
-        shown = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
-        self.errors.append(LocatedError(file=self.file, line=self.line(path), path=shown, message=message))
-
-    def add_validation(self, prefix: tuple[Any, ...], e: ValidationError) -> None:
-        for err in e.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            expected = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(
-                err.get("input"), dict | list) else ""
-            self.add((*prefix, *loc), f"{err['msg']}{expected}")
-
-
-_UNION_TAGS = {"str", "list[str]", "EdgeCondition", "dict[str,nullable[EdgeCondition]]", "nullable[EdgeCondition]",
-               "function-after[_has_backend(), AliasConfig]"}
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -188,7 +118,7 @@ class Workflow(BaseModel):
     spec: MethodWorkflow | GraphWorkflow
     edges: list[Edge] = Field(default_factory=list)
 
-    def to_method(self) -> Method:
+    def to_method(self) -> Method[Any]:
         if isinstance(self.spec, MethodWorkflow):
             return load_method(self.spec.method, **_method_params(self.spec))
         return DeclaredGraph(self.spec, self.edges)
@@ -227,30 +157,14 @@ def load_workflow(path: str | Path, *, aliases: list[str] | None = None,
                   overrides: list[str] | None = None) -> Workflow:
     """Parse and validate a workflow file; `aliases` (from the models file) checks model names."""
     path = Path(path)
-    file = str(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise WorkflowError([LocatedError(file=file, line=None, path="", message=f"cannot read: {e}")]) from e
-    try:
-        data = yaml.safe_load(text)
-        loc = _Locator(file, text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
-        if context and context_mark is not None:
-            problem = f"{problem} ({context} on line {context_mark.line + 1})"
-        raise WorkflowError([LocatedError(file=file, line=mark.line + 1 if mark else None, path="",
-                                          message=f"YAML syntax error: {problem}"
-                                          + (f" (column {mark.column + 1})" if mark else ""))]) from e
+    data, loc = load_yaml(path)
     if not isinstance(data, dict):
-        raise WorkflowError([LocatedError(file=file, line=1, path="",
+        raise WorkflowError([LocatedError(file=str(path), line=1, path="",
                                           message="expected a mapping with `name` and `method` or `agents`")])
     if overrides:
         data = apply_overrides(data, overrides)
     if "method" in data:
-        workflow = _check_method_form(data, loc, aliases)
+        workflow = _check_method_form(data, loc, aliases, base=path.parent)
     elif "agents" in data or "graph" in data:
         workflow = _check_graph_form(data, loc, aliases)
     else:
@@ -258,16 +172,16 @@ def load_workflow(path: str | Path, *, aliases: list[str] | None = None,
         workflow = None
     if loc.errors or workflow is None:
         raise WorkflowError(loc.errors)
-    workflow.path = file
+    workflow.path = str(path)
     return workflow
 
 
-def _check_alias(loc: _Locator, path: tuple[Any, ...], alias: Any, aliases: list[str] | None) -> None:
+def _check_alias(loc: Locator, path: tuple[Any, ...], alias: Any, aliases: list[str] | None) -> None:
     if aliases is not None and isinstance(alias, str) and alias not in aliases:
         loc.add(path, f"unknown model alias {alias!r}; the models file defines: {', '.join(aliases)}")
 
 
-def _check_method_form(data: dict[str, Any], loc: _Locator, aliases: list[str] | None) -> Workflow | None:
+def _check_method_form(data: dict[str, Any], loc: Locator, aliases: list[str] | None, base: Path) -> Workflow | None:
     try:
         spec = MethodWorkflow.model_validate(data)
     except ValidationError as e:
@@ -278,6 +192,7 @@ def _check_method_form(data: dict[str, Any], loc: _Locator, aliases: list[str] |
     except ConfigError as e:
         loc.add(("method",), str(e))
         return None
+    spec.params = resolve_paths(cls, spec.params, base)
     try:
         config: MethodConfig = cls.Config.model_validate(_method_params(spec))
     except ValidationError as e:
@@ -296,7 +211,7 @@ def _check_method_form(data: dict[str, Any], loc: _Locator, aliases: list[str] |
     return Workflow(name=spec.name, path="", spec=spec)
 
 
-def _check_graph_form(data: dict[str, Any], loc: _Locator, aliases: list[str] | None) -> Workflow | None:
+def _check_graph_form(data: dict[str, Any], loc: Locator, aliases: list[str] | None) -> Workflow | None:
     # Validate part by part so that one bad agent does not hide the problems of the others.
     agents_raw = data.get("agents")
     agents: dict[str, AgentSpec] = {}
@@ -316,7 +231,7 @@ def _check_graph_form(data: dict[str, Any], loc: _Locator, aliases: list[str] | 
         return None
     declared = [str(n) for n in agents_raw] if isinstance(agents_raw, dict) else []
     spec.agents = agents
-    from maslab.tools import default_registry
+    from maslab.tool import default_registry
 
     for name, agent in spec.agents.items():
         _check_alias(loc, ("agents", name, "model"), agent.model, aliases)
@@ -358,7 +273,7 @@ def _check_graph_form(data: dict[str, Any], loc: _Locator, aliases: list[str] | 
     return Workflow(name=spec.name, path="", spec=spec, edges=edges)
 
 
-def _check_cycles(spec: GraphWorkflow, edges: list[Edge], loc: _Locator) -> None:
+def _check_cycles(spec: GraphWorkflow, edges: list[Edge], loc: Locator) -> None:
     import networkx as nx
 
     plain = nx.DiGraph()
@@ -413,7 +328,7 @@ class GraphState(TypedDict, total=False):
     answer: str
 
 
-class DeclaredGraph(Method):
+class DeclaredGraph(Method[MethodConfig]):
     """A system declared in YAML as agents and edges."""
 
     name = "graph"
@@ -424,11 +339,9 @@ class DeclaredGraph(Method):
         super().__init__(MethodConfig(model=spec.model))
         self.spec = spec
         self.edges = edges
-        self.roles = tuple(spec.agents)  # type: ignore[misc]
+        self.roles = tuple(spec.agents)
 
-    def build(self, ctx: RunContext) -> Any:
-        from maslab.graph import END, START, state_graph
-
+    def build(self, ctx: RunContext[MethodConfig]) -> Any:
         spec = self.spec
         graph = state_graph(GraphState)
         preds: dict[str, list[str]] = {n: [] for n in spec.agents}
@@ -470,13 +383,12 @@ class DeclaredGraph(Method):
         return graph
 
 
-def _agent_node(agent: Agent, preds: list[str], ctx: RunContext, *, is_output: bool) -> Any:
+def _agent_node(agent: Agent, preds: list[str], ctx: RunContext[MethodConfig], *, is_output: bool) -> Any:
     async def node(state: GraphState) -> GraphState:
         task = state["task"]
         outputs = state.get("outputs", {})
         context = "\n\n".join(f"{p} said:\n{outputs[p]}" for p in preds if p in outputs)
         prompt = f"Task:\n{task.prompt()}" + (f"\n\n{context}" if context else "")
-        assert ctx.pool is not None
         run = await agent.run(prompt, pool=ctx.pool)
         visits = state.get("visits", {})
         update: GraphState = {"outputs": {agent.name: run.text},
@@ -490,8 +402,6 @@ def _agent_node(agent: Agent, preds: list[str], ctx: RunContext, *, is_output: b
 
 
 def _router(src: str, edges: list[Edge], fallback: list[str]) -> Any:
-    from maslab.graph import END
-
     def route(state: GraphState) -> list[str] | str:
         text = state.get("outputs", {}).get(src, "")
         taken = state.get("visits", {}).get(src, 0)

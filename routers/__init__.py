@@ -1,4 +1,7 @@
-"""Model-routing policies: the Avengers router (arXiv 2505.19797) with its embedders and voting.
+"""Model-routing policies: the Avengers router (arXiv 2505.19797) with its embedders.
+
+Voting over sampled answers is `maslab.answers.vote` (the one copy); `maslab route …` is the
+plug-in command in `maslab.routers.cli`.
 
 Exports are resolved lazily, so `import maslab.routers` stays cheap (numpy, sklearn, faiss and
 sentence-transformers load only when used).
@@ -19,9 +22,6 @@ _EXPORTS = {
     "CachedEmbedder": "embeddings", "Embedder": "embeddings", "EmbeddingError": "embeddings",
     "OpenAIEmbedder": "embeddings", "SentenceTransformerEmbedder": "embeddings",
     "embedder_from_spec": "embeddings",
-    # routers/voting.py
-    "AnswerFormat": "voting", "VoteResult": "voting", "answer_format": "voting", "canonical_answer": "voting",
-    "extract_answer": "voting", "vote": "voting",
     # routers/cli.py
     "RouteCommandError": "cli", "route_command": "cli",
 }

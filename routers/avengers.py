@@ -5,7 +5,7 @@ Offline, `calibrate` embeds each calibration query, L2-normalises the vectors (t
 cluster, ranks the models per cluster and selects the model set. Online, `Router.route` embeds a
 query, finds the nearest cluster centre(s) with faiss and returns the best models of the cluster
 (spec §3, `../shared/specs/avengers.md`). Voting over the routed model's samples is in
-`maslab.routers.voting`; generation (Self-Consistency, Model-Switch) belongs to the `avengers` system.
+`maslab.answers`; generation (Self-Consistency, Model-Switch) belongs to the `avengers` system.
 
 Decisions where the spec leaves a choice:
 
@@ -128,51 +128,43 @@ def load_records(path: str | Path) -> list[CalibrationRecord]:
     return out
 
 
-_STORE_COLUMNS = ("dataset", "task_id", "question", "method", "assignment", "status", "correct")
 
 
 def records_from_store(path: str | Path, *, method: str | None = None) -> list[CalibrationRecord]:
-    """Calibration records from a sweep result store (SQLite, table ``results``).
+    """Calibration records from a sweep result store (a sweep folder or its results.sqlite).
 
-    One record per (dataset, task_id), in first-seen order; ``query`` is the question; the model id
-    is the ``assignment`` name; a row with ``status != 'ok'`` counts as incorrect. `method` keeps only
-    that method's rows. Repeated rows for one (dataset, task, model) are merged by strict majority.
+    One record per (dataset, task_id), in first-seen order; ``query`` is the stored question
+    (`Task.prompt()`: the question with its lettered choices — the text the `avengers` system embeds
+    with its default ``route_on: prompt``); the model id is the ``assignment`` name; a row with
+    ``status != 'ok'`` counts as incorrect. `method` keeps only that method's rows. Repeated rows for
+    one (dataset, task, model) are merged by strict majority.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RecordsError(f"{path}: no such file")
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    from maslab.bench.store import ResultStore
+    from maslab.errors import ConfigError
+
     try:
-        cols = {row[1] for row in con.execute("PRAGMA table_info(results)")}
-        if not cols:
-            raise RecordsError(f"{path}: no table 'results'")
-        missing = [c for c in _STORE_COLUMNS if c not in cols]
-        if missing:
-            raise RecordsError(f"{path}: table 'results' lacks column(s) {', '.join(missing)}")
-        sql = "SELECT dataset, task_id, question, method, assignment, status, correct FROM results"
-        args: tuple[Any, ...] = ()
-        if method is not None:
-            sql += " WHERE method = ?"
-            args = (method,)
-        try:
-            rows = con.execute(sql + " ORDER BY rowid", args).fetchall()
-        except sqlite3.OperationalError:  # a WITHOUT ROWID table
-            rows = con.execute(sql, args).fetchall()
+        store = ResultStore.open(path, readonly=True)
+    except ConfigError as e:
+        raise RecordsError(str(e)) from None
+    try:
+        rows = (store.rows("WHERE method = ?", (method,), order="rowid") if method is not None
+                else store.rows(order="rowid"))
+    except (sqlite3.Error, ValueError) as e:  # another SQLite file, or rows of another shape
+        raise RecordsError(f"{path}: not a maslab result store ({type(e).__name__}: {e})") from None
     finally:
-        con.close()
+        store.close()
     if not rows:
         raise RecordsError(f"{path}: no results" + (f" for method {method!r}" if method else ""))
-    methods = {r[3] for r in rows}
+    methods = {r.method for r in rows}
     if method is None and len(methods) > 1:
         log.warning("records pooled over several methods; pass method= to pick one", store=str(path),
-                    methods=sorted(map(str, methods)))
+                    methods=sorted(methods))
     groups: dict[tuple[str, str], tuple[list[str], dict[str, list[bool]]]] = {}
-    for dataset, task_id, question, _m, assignment, status, correct in rows:
-        key = (str(dataset), str(task_id))
-        questions, votes = groups.setdefault(key, ([], {}))
-        if question is not None and not questions:
-            questions.append(str(question))
-        votes.setdefault(str(assignment), []).append(status == "ok" and bool(correct))
+    for r in rows:
+        questions, votes = groups.setdefault((r.dataset, r.task_id), ([], {}))
+        if r.question and not questions:
+            questions.append(r.question)
+        votes.setdefault(r.assignment, []).append(r.status == "ok" and r.correct)
     out: list[CalibrationRecord] = []
     for (dataset, task_id), (questions, votes) in groups.items():
         if not questions:

@@ -21,6 +21,9 @@ candidates.
 
 Every problem (missing file, malformed records, bad artefacts, bad arguments) is raised as a
 `RouteCommandError`, a `ConfigError`, so `maslab` exits with status 2 and a one-line message.
+
+A plug-in command (`maslab.commands` entry point `route`): it builds rich renderables and hands
+them back in a `CommandOutput`; `maslab.cli` prints them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maslab.errors import ConfigError, MaslabError
+from maslab.plugins import CommandOutput
 
 if TYPE_CHECKING:
     from maslab.routers.avengers import CalibrationRecord, Explanation, Router
@@ -43,8 +47,35 @@ class RouteCommandError(ConfigError):
     """`maslab route` was given something it cannot use; the message says what and where."""
 
 
-def route_command(args: argparse.Namespace) -> int:
-    """Dispatch `maslab route calibrate|explain`; returns the exit status (errors raise `RouteCommandError`)."""
+class RouteCommand:
+    help = "the Avengers router: calibrate, explain"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        rsub = parser.add_subparsers(dest="route_command", metavar="ACTION", required=True)
+        c = rsub.add_parser("calibrate", help="fit clusters and per-cluster model rankings")
+        src = c.add_mutually_exclusive_group(required=True)
+        src.add_argument("--store", help="a sweep folder (or results.sqlite) of per-model runs")
+        src.add_argument("--records", help="JSON lines of {query, dataset, records}")
+        c.add_argument("--k", type=int, default=64)
+        c.add_argument("--seed", type=int, default=42)
+        c.add_argument("--selection", choices=["inverse_rank_sum", "frequency"], default="inverse_rank_sum")
+        c.add_argument("--n-models", type=int, default=10)
+        c.add_argument("--out", required=True)
+        c.add_argument("--models", metavar="FILE", help="models file: say which router models are aliases there")
+        e = rsub.add_parser("explain", help="why a question routes where it does")
+        e.add_argument("dir")
+        e.add_argument("question")
+        e.add_argument("--top-k", type=int, default=1)
+        e.add_argument("--top-n", type=int, default=1)
+        e.add_argument("--json", action="store_true")
+        e.add_argument("--models", metavar="FILE", help="models file: only its aliases are candidates")
+
+    def run(self, args: argparse.Namespace) -> CommandOutput:
+        return route_command(args)
+
+
+def route_command(args: argparse.Namespace) -> CommandOutput:
+    """Dispatch `maslab route calibrate|explain` (errors raise `RouteCommandError`)."""
     action = getattr(args, "route_command", None)
     try:
         if action == "calibrate":
@@ -61,16 +92,6 @@ def route_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- calibrate
 
 
-def store_path(path: str | Path) -> Path:
-    """A sweep's results.sqlite from a sweep folder or the file itself."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = p / "results.sqlite"
-    if not p.is_file():
-        raise RouteCommandError(f"--store {path}: no results.sqlite there (give a sweep folder or its results.sqlite)")
-    return p
-
-
 def read_records(args: argparse.Namespace) -> list[CalibrationRecord]:
     """The calibration records named by `--records` or `--store`."""
     from maslab.routers.avengers import load_records, records_from_store
@@ -78,7 +99,7 @@ def read_records(args: argparse.Namespace) -> list[CalibrationRecord]:
     if getattr(args, "records", None):
         return load_records(Path(args.records).expanduser())
     if getattr(args, "store", None):
-        return records_from_store(store_path(args.store))
+        return records_from_store(args.store)
     raise RouteCommandError("route calibrate: give --store DIR or --records FILE")
 
 
@@ -98,7 +119,7 @@ def _model_aliases(models_file: str | None) -> list[str] | None:
     return list(load_models_config(models_file).models)
 
 
-def _calibrate(args: argparse.Namespace) -> int:
+def _calibrate(args: argparse.Namespace) -> CommandOutput:
     from maslab.routers.avengers import calibrate
     from maslab.routers.embeddings import SentenceTransformerEmbedder
 
@@ -117,27 +138,27 @@ def _calibrate(args: argparse.Namespace) -> int:
                            selection=args.selection, n_models=args.n_models)
     router.save(out)
     write_records(records, out / RECORDS_FILE)
-    print_summary(router, out, source=args.records or str(store_path(args.store)), aliases=aliases)
-    return 0
+    return CommandOutput(summary(router, out, source=args.records or args.store, aliases=aliases))
 
 
-def print_summary(router: Router, out: Path, *, source: str, aliases: list[str] | None = None) -> None:
-    """The rich summary `calibrate` prints: clusters (size, best models) and the selected model set."""
+def summary(router: Router, out: Path, *, source: str, aliases: list[str] | None = None) -> list[Any]:
+    """What `calibrate` shows: clusters (size, best models) and the selected model set."""
     import numpy as np
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(highlight=False)
+    shown: list[Any] = []
     cfg = router.config
     k_note = f"{cfg.k}" + (f" (asked {cfg.requested_k}, clamped to the distinct queries)" if cfg.k != cfg.requested_k else "")
-    console.print(f"[bold]Avengers router[/] from {source}: {cfg.n_records} records, {len(router.models)} models, "
-                  f"K = {k_note}, embedder {cfg.embedder}, seed {cfg.seed}")
+    shown.append(Text.from_markup(f"[bold]Avengers router[/] from {escape(source)}: {cfg.n_records} records, {len(router.models)} models, "
+                  f"K = {k_note}, embedder {cfg.embedder}, seed {cfg.seed}"))
     table = Table("cluster", "queries", "best models (accuracy)", title="clusters")
     for c in range(router.k):
         st = router.rankings[c]
         best = ", ".join(f"{m} ({st.scores[m].accuracy:.2f})" for m in st.ranking[:3]) or "-"
         table.add_row(str(c), str(st.total), best)
-    console.print(table)
+    shown.append(table)
     mat, ids = router.accuracy_matrix()
     models = Table("model", "name", "selected", "clusters won", "mean accuracy",
                    *(["alias in models file"] if aliases is not None else []), title="models")
@@ -151,16 +172,17 @@ def print_summary(router: Router, out: Path, *, source: str, aliases: list[str] 
         if aliases is not None:
             row.append("yes" if m in aliases else "no")
         models.add_row(*row)
-    console.print(models)
-    console.print(f"selected ({cfg.selection}): {', '.join(selected)}")
-    console.print(f"[green]wrote[/] {out} (centres.npy, rankings.json, models.json, normalizer.joblib, "
-                  f"config.json, heatmap.png, {RECORDS_FILE})")
+    shown.append(models)
+    shown.append(f"selected ({cfg.selection}): {', '.join(selected)}")
+    shown.append(Text.from_markup(f"[green]wrote[/] {escape(str(out))} (centres.npy, rankings.json, models.json, "
+                                  f"normalizer.joblib, config.json, heatmap.png, {RECORDS_FILE})"))
+    return shown
 
 
 # --------------------------------------------------------------------------- explain
 
 
-def _explain(args: argparse.Namespace) -> int:
+def _explain(args: argparse.Namespace) -> CommandOutput:
     from maslab.routers.avengers import Router
 
     if args.top_k < 1 or args.top_n < 1:
@@ -178,10 +200,8 @@ def _explain(args: argparse.Namespace) -> int:
                                     f"{args.models} ({', '.join(aliases)})")
     explanation = router.explain(args.question, top_k=args.top_k, top_n=args.top_n, available_models=available)
     if args.json:
-        print(json.dumps(explanation_json(args.question, explanation), ensure_ascii=False))
-    else:
-        print_explanation(args.question, explanation, router)
-    return 0
+        return CommandOutput([json.dumps(explanation_json(args.question, explanation), ensure_ascii=False)])
+    return CommandOutput(explanation_view(args.question, explanation, router))
 
 
 def explanation_json(question: str, e: Explanation) -> dict[str, Any]:
@@ -189,25 +209,30 @@ def explanation_json(question: str, e: Explanation) -> dict[str, Any]:
     return {"question": question, **e.model_dump()}
 
 
-def print_explanation(question: str, e: Explanation, router: Router) -> None:
-    from rich.console import Console
+def explanation_view(question: str, e: Explanation, router: Router) -> list[Any]:
+    """What `explain` shows: the nearest clusters, their accuracy tables and the routing scores."""
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(highlight=False)
-    console.print(f"[bold]question:[/] {escape(question)}")
+    shown: list[Any] = [Text.from_markup(f"[bold]question:[/] {escape(question)}")]
     hits = Table("cluster", "distance", "weight", "queries", title="nearest clusters")
     for h in e.clusters:
         hits.add_row(str(h.cluster), f"{h.distance:.4f}", f"{h.probability:.3f}", str(router.rankings[h.cluster].total))
-    console.print(hits)
+    shown.append(hits)
     for t in e.tables:
         table = Table("rank", "model", "correct / total", "accuracy", title=f"cluster {t.cluster} ({t.total} queries)")
         for i, m in enumerate(t.ranking):
             s = t.scores[m]
             table.add_row(str(i + 1), m, f"{s.correct} / {s.total}", f"{s.accuracy:.2f}")
-        console.print(table)
+        shown.append(table)
     scores = Table("model", "name", "score", title="routing scores")
     for m, s in e.scores.items():
         scores.add_row(m, router.models.get(m, m), f"{s:.4f}")
-    console.print(scores)
-    console.print(f"[bold green]routed to:[/] {', '.join(f'{m} ({n})' for m, n in zip(e.models, e.names, strict=True))}")
+    shown.append(scores)
+    routed = ", ".join(f"{m} ({n})" for m, n in zip(e.models, e.names, strict=True))
+    shown.append(Text.from_markup(f"[bold green]routed to:[/] {escape(routed)}"))
+    return shown
+
+
+command = RouteCommand()

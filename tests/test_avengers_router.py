@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from maslab.routers.avengers import (
     CalibrationRecord,
     ClusterStats,
@@ -449,11 +450,20 @@ def test_load_records_and_located_errors(tmp_path):
         load_records(tmp_path / "nope.jsonl")
 
 
+def _result_store(path: Path, rows: list[tuple[str, str, str, str, str, str, int]]) -> Path:
+    """A real sweep result store holding (dataset, task_id, question, method, assignment, status, correct) rows."""
+    from maslab.bench.store import ResultRow, ResultStore
+
+    store = ResultStore(path)
+    for dataset, task_id, question, method, assignment, status, correct in rows:
+        store.write(ResultRow(cell_id=f"{method}|{assignment}|{dataset}|seed=0", task_id=task_id, dataset=dataset,
+                              question=question, method=method, assignment=assignment, status=status,
+                              correct=bool(correct)))
+    store.close()
+    return path
+
+
 def test_records_from_store(tmp_path):
-    db = tmp_path / "store.sqlite"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE results (dataset TEXT, task_id TEXT, question TEXT, method TEXT, "
-                "assignment TEXT, status TEXT, correct INTEGER)")
     rows = [
         ("gsm8k", "t1", "What is 2+2?", "single", "qwen-7b", "ok", 1),
         ("gsm8k", "t1", "What is 2+2?", "single", "llama-8b", "ok", 0),
@@ -463,10 +473,7 @@ def test_records_from_store(tmp_path):
         ("aqua", "t1", "Pick one.", "debate", "qwen-7b", "ok", 0),
         ("aqua", "t1", "Pick one.", "debate", "mistral-7b", "ok", 1),
     ]
-    con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    con.commit()
-    con.close()
-
+    db = _result_store(tmp_path / "store.sqlite", rows)
     recs = records_from_store(db, method="single")
     assert [(r.dataset, r.query) for r in recs] == [("gsm8k", "What is 2+2?"), ("gsm8k", "What is 3*3?"),
                                                      ("aqua", "Pick one.")]
@@ -483,21 +490,14 @@ def test_records_from_store(tmp_path):
     con = sqlite3.connect(bad)
     con.execute("CREATE TABLE results (dataset TEXT, task_id TEXT, question TEXT)")
     con.close()
-    with pytest.raises(RecordsError, match="lacks column"):
+    with pytest.raises(RecordsError, match="not a maslab result store"):
         records_from_store(bad)
 
 
 def test_records_from_store_feed_calibration(tmp_path):
-    db = tmp_path / "s.sqlite"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE results (dataset TEXT, task_id TEXT, question TEXT, method TEXT, "
-                "assignment TEXT, status TEXT, correct INTEGER)")
     rng = np.random.default_rng(0)
-    con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [("d", f"t{i}", f"question {i}", "single", m, "ok", int(rng.random() < 0.5))
-                     for i in range(40) for m in ("a", "b", "c")])
-    con.commit()
-    con.close()
+    db = _result_store(tmp_path / "s.sqlite", [("d", f"t{i}", f"question {i}", "single", m, "ok", int(rng.random() < 0.5))
+                                              for i in range(40) for m in ("a", "b", "c")])
     router = calibrate(records_from_store(db), HashEmbedder(), k=4, n_models=2)
     assert router.k == 4 and set(router.models) == {"a", "b", "c"}
     assert Path(router.save(tmp_path / "r", heatmap=False) / "models.json").is_file()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from maslab.routers.voting import (
+
+from maslab.answers import (
     AnswerFormat,
     answer_format,
     canonical_answer,

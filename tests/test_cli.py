@@ -106,5 +106,5 @@ def test_graph_draws_workflows_and_t1_plans(tmp_path, capsys):
     plan = tmp_path / "plan.py"
     plan.write_text("f = search_flights(origin='A', destination='B', departure_date='2025-06-01')\n"
                     "save_to_cache('flights_1', f)\n")
-    assert main(["graph", "--plan", str(plan)]) == 0
+    assert main(["t1", "graph", str(plan)]) == 0
     assert "c0 -->|value| c1" in capsys.readouterr().out

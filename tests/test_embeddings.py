@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+
 from maslab.routers.embeddings import (
     CachedEmbedder,
     Embedder,

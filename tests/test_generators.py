@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from maslab.bench.extract import extract_number
-from maslab.bench.generators import (
+from maslab.answers import extract_number
+from maslab.bench.generated import (
     ANSWER_FORMAT,
     arithmetic,
     assignment,

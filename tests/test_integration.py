@@ -100,9 +100,9 @@ def test_maslab_run_writes_trace_and_result(embedded_models_file, tmp_path):
 
 async def test_example_sweep_runs_on_the_embedded_model(embedded_pool, tmp_path, shared_data):
     """workflows/sweeps/smoke.yaml, cut to one task per dataset, end to end: rows, scores, report."""
-    from maslab.bench.report import report_command
     from maslab.bench.store import ResultStore
     from maslab.bench.sweep import load_sweep, run_sweep
+    from maslab.cli import main
 
     sweep = load_sweep(REPO / "workflows" / "sweeps" / "smoke.yaml")
     for d in sweep.datasets:
@@ -111,5 +111,5 @@ async def test_example_sweep_runs_on_the_embedded_model(embedded_pool, tmp_path,
     rows = ResultStore.open(tmp_path / "smoke").rows()
     assert summary.failed == 0 and len(rows) == len(sweep.methods) * len(sweep.datasets)
     assert all(r.calls >= 1 and r.completion_tokens > 0 for r in rows)
-    assert report_command(tmp_path / "smoke", fmt="markdown") == 0
+    assert main(["report", str(tmp_path / "smoke"), "--format", "markdown"]) == 0
     assert (tmp_path / "smoke" / "report.html").stat().st_size > 1000

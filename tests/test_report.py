@@ -15,22 +15,23 @@ import pytest
 from rich.console import Console
 from scipy.stats import norm, t
 
-from maslab.bench.report import (
-    CSV_COLUMNS,
+from maslab.bench.report import CSV_COLUMNS, render_table, to_csv, to_html, to_markdown
+from maslab.bench.stats import (
     CellSummary,
     SeedAggregate,
     aggregate_seeds,
     compare,
-    render_table,
-    report_command,
     summarize,
-    to_csv,
-    to_html,
-    to_markdown,
     wilson_interval,
 )
 from maslab.bench.store import ResultRow, ResultStore
+from maslab.cli import main
 from maslab.errors import ConfigError
+
+
+def report_command(dir: Path, fmt: str = "table", compare: list[str] | None = None) -> int:
+    """`maslab report DIR --format FMT [--compare A B]` through the CLI."""
+    return main(["report", str(dir), "--format", fmt, *(["--compare", *compare] if compare else [])])
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -1,7 +1,7 @@
 """`maslab route calibrate | explain` (Avengers router, arXiv 2505.19797), in-process through `maslab.cli.main`.
 
 Routers are fitted for real with the offline all-MiniLM-L6-v2 embedder on the synthetic topic records
-of `test_avengers_system` (each topic has one model that is always right); the sweep store is made by
+of `tests/systems/avengers_topics.py` (each topic has one model that is always right); the sweep store is made by
 a real sweep on scripted deterministic models (the scripted function answers right only on its topic).
 """
 
@@ -17,7 +17,7 @@ import pytest
 from maslab.cli import main
 from maslab.errors import ConfigError
 from maslab.models import ModelPool
-from tests.test_avengers_system import (
+from tests.systems.avengers_topics import (
     CALIBRATION,
     HELD_OUT,
     MODELS,

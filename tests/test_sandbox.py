@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from maslab.tools import get_tool
-from maslab.tools.sandbox import SandboxError, arun_python, bubblewrap_available, run_python
+
+from maslab.sandbox import SandboxError, arun_python, bubblewrap_available, run_python
+from maslab.tool import get_tool
 
 HAVE_BWRAP = bubblewrap_available()
 IS_ROOT = os.geteuid() == 0
@@ -297,7 +298,7 @@ async def test_python_tool():
 
 
 async def test_auto_falls_back_to_rlimits_without_bwrap(monkeypatch):
-    from maslab.tools import sandbox
+    from maslab import sandbox
 
     real_which = sandbox.shutil.which
     monkeypatch.setattr(

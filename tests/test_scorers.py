@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from maslab.answers import extract_boxed, extract_choice, extract_code, extract_number, math_equal
 from maslab.bench.datasets import load_dataset
-from maslab.bench.extract import extract_boxed, extract_choice, extract_code, extract_number, math_equal
 from maslab.bench.scorers import (
     SCORERS,
     Score,
-    build_humaneval_program,
     get_scorer,
     parse_verdict,
     score_for,
 )
 from maslab.errors import ConfigError, ModelCallError
+from maslab.sandbox import build_humaneval_program
 from maslab.task import Task
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -253,7 +253,7 @@ def test_program_assembly_modes_compile():
 
 def _sandbox_available() -> bool:
     try:
-        return importlib.util.find_spec("maslab.tools.sandbox") is not None
+        return importlib.util.find_spec("maslab.sandbox") is not None
     except ModuleNotFoundError:
         return False
 
@@ -279,7 +279,7 @@ async def test_code_scorer_small_cases():
 
 @needs_sandbox
 async def test_code_scorer_reports_sandbox_failures_as_errors(monkeypatch):
-    import maslab.tools.sandbox as sandbox
+    import maslab.sandbox as sandbox
 
     task = Task(question=PROMPT, metadata={"scorer": "code", "prompt": PROMPT, "test": TEST, "entry_point": "total"})
 

@@ -139,7 +139,7 @@ def test_sigkill_mid_sweep_loses_nothing_and_resume_recomputes_nothing(tmp_path)
 def test_sweep_file_errors_are_located(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text(yaml.safe_dump({"name": "x", "methods": [{"method": "vanilla", "parmas": {}}], "datasets": []}))
-    with pytest.raises(ConfigError, match=r"methods\.0\.parmas"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: methods\[0\]\.parmas"):  # file:line, then the YAML path
         load_sweep(p)
     p.write_text(yaml.safe_dump({"name": "x", "methods": [{"method": "nope"}], "datasets": []}))
     with pytest.raises(ConfigError, match="unknown method 'nope'"):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from maslab.tools.travel.analysis import extract_calls
-from maslab.tools.travel.dataset import dialogue_from_task, t1_tasks
+
+from maslab.agents.t1.prompt import build_prompt, default_examples
+from maslab.bench.t1.dataset import dialogue_from_task, t1_tasks
+from maslab.bench.t1.metrics import aggregate, score_turn
+from maslab.tools.travel.analysis import extract_calls, parse_reply
 from maslab.tools.travel.dialogues import (
     CATEGORIES,
     CATEGORY_DOMAINS,
@@ -15,8 +18,6 @@ from maslab.tools.travel.dialogues import (
 )
 from maslab.tools.travel.execute import execute_plans
 from maslab.tools.travel.kb import SPLITS, build_kb, load_kb
-from maslab.tools.travel.metrics import aggregate, score_turn
-from maslab.tools.travel.prompt import build_prompt, default_examples, parse_reply
 from maslab.tools.travel.tools import NO_PLANNING
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import datetime
 
 import pytest
+
 from maslab.tools.travel.kb import MPH, SCALES, SPLITS, build_kb, haversine_miles, load_kb
 from maslab.tools.travel.schema import ATTRACTION_TYPES, DIETARY_FLAGS, DOMAINS, SEAT_CLASSES, columns
 

@@ -6,11 +6,8 @@ import asyncio
 import math
 
 import pytest
-from maslab.tools.travel.cache import ToolCache
-from maslab.tools.travel.dialogues import DialogueTurn, generate_dialogues
-from maslab.tools.travel.execute import execute_plans
-from maslab.tools.travel.kb import build_kb, load_kb
-from maslab.tools.travel.metrics import (
+
+from maslab.bench.t1.metrics import (
     TurnScore,
     aggregate,
     evaluate_dialogue,
@@ -18,8 +15,11 @@ from maslab.tools.travel.metrics import (
     sentence_bleu,
     token_f1,
 )
+from maslab.tools.travel.cache import ToolCache
+from maslab.tools.travel.dialogues import DialogueTurn, generate_dialogues
+from maslab.tools.travel.execute import execute_plans
+from maslab.tools.travel.kb import build_kb, load_kb
 from maslab.tools.travel.tools import NO_PLANNING
-
 from tests.t1_planted import two_flight_turns
 
 

@@ -6,11 +6,12 @@ import json
 
 import pydantic
 import pytest
+
+from maslab.bench.t1.metrics import aggregate, score_turn
 from maslab.tools.travel.cache import CacheKeyError, ToolCache
 from maslab.tools.travel.dialogues import DialogueTurn
 from maslab.tools.travel.execute import execute_plan, plan_graph
 from maslab.tools.travel.kb import build_kb, haversine_miles, load_kb
-from maslab.tools.travel.metrics import aggregate, score_turn
 from maslab.tools.travel.table import Table
 from maslab.tools.travel.tools import TOOL_CATEGORIES, TOOL_NAMES, TravelTools
 

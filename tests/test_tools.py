@@ -13,12 +13,11 @@ import time
 from typing import Literal
 
 import pytest
-from maslab.tools import Tool, ToolRegistry, ToolResult, default_registry, get_tool, tool
-from maslab.tools.calculator import CalculatorError, calculator, evaluate, format_number
-from maslab.tools.core import ToolFailure
 from pydantic import BaseModel
 
 from maslab.errors import ToolError
+from maslab.tool import Tool, ToolFailure, ToolRegistry, ToolResult, default_registry, get_tool, tool
+from maslab.tools.calculator import CalculatorError, calculator, evaluate, format_number
 
 
 class Point(BaseModel):
@@ -266,12 +265,12 @@ def test_default_registry_has_lazy_builtins():
 
 def test_package_import_is_light():
     code = (
-        "import sys, maslab.tools as t\n"
-        "assert 'maslab.tools.sandbox' not in sys.modules\n"
+        "import sys, maslab.tool as t\n"
+        "assert 'maslab.tools.python' not in sys.modules\n"
         "assert 'maslab.tools.calculator' not in sys.modules\n"
         "t.get_tool('calculator')\n"
         "assert 'maslab.tools.calculator' in sys.modules\n"
-        "assert 'maslab.tools.sandbox' not in sys.modules\n"
+        "assert 'maslab.tools.python' not in sys.modules\n"
         "print('ok')"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -1,18 +1,6 @@
-"""Tool implementations, importable as `maslab.tools`; the tool machinery lives in `tools.core`.
+"""Tool implementations, importable as `maslab.tools.<name>` (the `@tool` machinery is `maslab.tool`).
 
-Names are resolved lazily so that code running inside the sandbox can import one tool module
-(e.g. `maslab.tools.travel`) without paying for the rest.
+Each tool reaches the default registry through a `maslab.tools` entry point in pyproject.toml,
+imported only when the tool is first asked for, so code running inside the sandbox can import
+one tool module (e.g. `maslab.tools.travel`) without paying for the rest.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-__all__ = ["Tool", "ToolFailure", "ToolRegistry", "ToolResult", "default_registry", "get_tool", "tool"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("maslab.tools.core"), name)
-    raise AttributeError(f"module 'maslab.tools' has no attribute {name!r}")

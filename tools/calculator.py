@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from maslab.tools.core import ToolFailure, tool
+from maslab.tool import ToolFailure, tool
 
 __all__ = ["CalculatorError", "calculator", "evaluate", "format_number"]
 

@@ -1,25 +1,34 @@
-"""Dataset loading: turn a benchmark name or a JSON-lines path into a list of `Task`s.
+"""Datasets: the registry of benchmarks' task sources and `load_dataset`, which turns a name or a path into `Task`s.
 
-`load_dataset` knows the GSM8K, AQuA-RAT and HumanEval formats, a generic JSON-lines format
-with a field mapping, and the seeded generators of `maslab.bench.generators`. Every task gets a
-stable id and `metadata["scorer"]`, the name of its default scorer. Multiple-choice options are
-shuffled per item, seeded by (seed, item id), and the gold letter is rewritten to follow its
-option, so gold letters are near-uniform and stable per seed (methods spec §4, "Options").
-Malformed input raises `ConfigError` naming the file and line.
+A benchmark plug-in registers its source with `@register_dataset`: a **file** format (a loader
+reading one JSON-lines file, the standard file names looked up in `$MASLAB_DATA`, and an optional
+`sniff` telling its rows apart) or a **generator** (`n=`, `seed=` and its own options). The
+benchmarks that ship with maslab (GSM8K, AQuA, HumanEval, the arithmetic/knapsack/assignment
+generators, T1) are plug-ins like any other, found through the `maslab.benchmarks` entry points;
+this module names none of them.
+
+Every task gets a stable id and `metadata["scorer"]`, the name of its default scorer.
+Multiple-choice options are shuffled per item, seeded by (seed, item id), and the gold letter is
+rewritten to follow its option, so gold letters are near-uniform and stable per seed (methods
+spec §4, "Options"). A JSON-lines file of no registered format is read by the generic loader
+(`fields=` maps Task fields to its keys). Malformed input raises `ConfigError` naming the file
+and line.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from maslab.bench.extract import normalize_number
-from maslab.bench.generators import GENERATORS
+from maslab import plugins
+from maslab.answers import LETTERS as _LETTERS
 from maslab.errors import ConfigError
 from maslab.jsonl import read_jsonl
 from maslab.task import Task
@@ -27,36 +36,82 @@ from maslab.trace import get_logger
 
 log = get_logger(__name__)
 
-__all__ = ["DATASETS", "list_datasets", "load_dataset", "shuffle_choices"]
+__all__ = ["DatasetSpec", "dataset_spec", "list_datasets", "load_dataset", "register_dataset",
+           "shuffle_choices", "need", "strip_option_letters"]
 
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_FORMATS = ("gsm8k", "aqua", "humaneval", "generic")
 
-# Standard file names looked up in $MASLAB_DATA when a named file dataset gets no path=.
-_DEFAULT_FILES = {
-    "gsm8k": ("gsm8k_test.jsonl", "gsm8k_test.jsonl.gz"),
-    "aqua": ("aqua_test.jsonl", "aqua_test.jsonl.gz"),
-    "humaneval": ("humaneval.jsonl.gz", "humaneval.jsonl", "HumanEval.jsonl.gz", "HumanEval.jsonl"),
-}
+# ---------------------------------------------------------------------------------------------
+# the registry
 
-DATASETS = ("gsm8k", "aqua", "humaneval", *GENERATORS, "t1")
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registered task source."""
+
+    name: str
+    kind: Literal["file", "generator"]
+    loader: Callable[..., list[Task]]
+    files: tuple[str, ...] = ()  # file datasets: standard file names looked up in $MASLAB_DATA
+    sniff: Callable[[dict[str, Any]], bool] | None = None  # file datasets: does this first row look like mine?
+    default_n: int = 20  # generators: tasks when neither n= nor limit= is given
+    options: frozenset[str] = field(default_factory=frozenset)  # generators: accepted keyword options
+    description: str = ""
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+F = TypeVar("F", bound=Callable[..., list[Task]])
+
+
+def register_dataset(name: str, *, kind: Literal["file", "generator"] = "file", files: tuple[str, ...] = (),
+                     sniff: Callable[[dict[str, Any]], bool] | None = None, default_n: int = 20,
+                     options: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Decorator: register `loader` as dataset `name`.
+
+    File datasets: `loader(path) -> list[Task]`. Generators: `loader(n=, seed=, **options)`; their
+    `options` are checked before the call.
+    """
+
+    def deco(loader: F) -> F:
+        key = name.strip().lower()
+        existing = _DATASETS.get(key)
+        if existing is not None and existing.loader.__qualname__ != loader.__qualname__:
+            raise ConfigError(f"dataset {key!r} registered twice ({existing.loader.__module__}, {loader.__module__})")
+        doc = (loader.__doc__ or "").strip().splitlines()
+        _DATASETS[key] = DatasetSpec(name=key, kind=kind, loader=loader, files=files, sniff=sniff,
+                                     default_n=default_n, options=frozenset(options),
+                                     description=doc[0] if doc else "")
+        return loader
+
+    return deco
+
+
+def _registry() -> dict[str, DatasetSpec]:
+    plugins.load_group(plugins.BENCHMARKS)
+    return _DATASETS
 
 
 def list_datasets() -> list[str]:
     """The dataset names `load_dataset` accepts (besides paths)."""
-    return list(DATASETS)
+    return sorted(_registry())
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registered dataset `name`; ConfigError with close matches when there is none."""
+    key = name.strip().lower()
+    datasets = _registry()
+    if key not in datasets:
+        close = difflib.get_close_matches(key, datasets, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown dataset {name!r}{hint} (known: {', '.join(sorted(datasets))}, or a "
+                          ".jsonl/.jsonl.gz path)" + plugins.failure_hint(plugins.BENCHMARKS))
+    return datasets[key]
 
 
 # ---------------------------------------------------------------------------------------------
-# reading
+# helpers for loaders
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; ConfigError on bad JSON or a non-object."""
-    return read_jsonl(path)
-
-
-def _need(obj: Mapping[str, Any], key: str, path: Path, lineno: int, kind: type | tuple[type, ...] = str) -> Any:
+def need(obj: Mapping[str, Any], key: str, path: Path, lineno: int, kind: type | tuple[type, ...] = str) -> Any:
     if key not in obj or obj[key] is None:
         raise ConfigError(f"{path}:{lineno}: missing field {key!r}")
     value = obj[key]
@@ -97,7 +152,7 @@ def shuffle_choices(task: Task, seed: int) -> Task:
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*")
 
 
-def _strip_option_letters(options: list[str]) -> list[str]:
+def strip_option_letters(options: list[str]) -> list[str]:
     """Drop "A)"/"(B)"/"C." prefixes when the options are lettered A, B, C… in order."""
     matches = [_OPTION_PREFIX.match(o) for o in options]
     if all(m and m.group(1) == _LETTERS[i] for i, m in enumerate(matches)):
@@ -106,82 +161,7 @@ def _strip_option_letters(options: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# formats
-
-
-def _gsm8k(path: Path) -> list[Task]:
-    tasks = []
-    for i, (lineno, obj) in enumerate(_read_jsonl(path)):
-        question = _need(obj, "question", path, lineno)
-        solution = _need(obj, "answer", path, lineno)
-        if "####" not in solution:
-            raise ConfigError(f"{path}:{lineno}: GSM8K answer has no '#### <number>' line")
-        raw = solution.rsplit("####", 1)[1].strip()
-        gold = normalize_number(raw)
-        if gold is None:
-            raise ConfigError(f"{path}:{lineno}: GSM8K reference {raw!r} is not a number")
-        tasks.append(
-            Task(
-                id=f"gsm8k-{i}",
-                question=question,
-                answer=gold,
-                domain="math",
-                metadata={"scorer": "numeric", "source": "gsm8k", "line": lineno, "solution": solution},
-            )
-        )
-    return tasks
-
-
-def _aqua(path: Path) -> list[Task]:
-    tasks = []
-    for i, (lineno, obj) in enumerate(_read_jsonl(path)):
-        question = _need(obj, "question", path, lineno)
-        options = _need(obj, "options", path, lineno, list)
-        correct = _need(obj, "correct", path, lineno).strip().upper()
-        if len(options) < 2 or not all(isinstance(o, str) for o in options):
-            raise ConfigError(f"{path}:{lineno}: 'options' should be a list of at least two strings")
-        if correct not in _LETTERS[: len(options)]:
-            raise ConfigError(f"{path}:{lineno}: 'correct' is {correct!r}, not one of the option letters")
-        tasks.append(
-            Task(
-                id=f"aqua-{i}",
-                question=question,
-                choices=_strip_option_letters(options),
-                answer=correct,
-                domain="math",
-                metadata={"scorer": "choice", "source": "aqua", "line": lineno,
-                          "rationale": obj.get("rationale")},
-            )
-        )
-    return tasks
-
-
-def _humaneval(path: Path) -> list[Task]:
-    tasks = []
-    for lineno, obj in _read_jsonl(path):
-        task_id = _need(obj, "task_id", path, lineno)
-        prompt = _need(obj, "prompt", path, lineno)
-        test = _need(obj, "test", path, lineno)
-        entry_point = _need(obj, "entry_point", path, lineno)
-        canonical = obj.get("canonical_solution")
-        tasks.append(
-            Task(
-                id=task_id,
-                question=prompt,
-                answer=canonical,
-                domain="code",
-                metadata={
-                    "scorer": "code",
-                    "source": "humaneval",
-                    "line": lineno,
-                    "prompt": prompt,
-                    "test": test,
-                    "entry_point": entry_point,
-                    "canonical_solution": canonical,
-                },
-            )
-        )
-    return tasks
+# the generic JSON-lines format
 
 
 _TASK_FIELDS = ("id", "question", "answer", "choices", "domain")
@@ -196,8 +176,8 @@ def _generic(path: Path, fields: Mapping[str, str] | None) -> list[Task]:
         mapping.update(fields)
     stem = path.name.split(".")[0]
     tasks, seen = [], {}
-    for i, (lineno, obj) in enumerate(_read_jsonl(path)):
-        question = _need(obj, mapping["question"], path, lineno, (str, int, float))
+    for i, (lineno, obj) in enumerate(read_jsonl(path)):
+        question = need(obj, mapping["question"], path, lineno, (str, int, float))
         raw_id = obj.get(mapping["id"])
         task_id = str(raw_id) if raw_id not in (None, "") else f"{stem}-{i}"
         if task_id in seen:
@@ -209,7 +189,7 @@ def _generic(path: Path, fields: Mapping[str, str] | None) -> list[Task]:
         if choices is not None:
             if not isinstance(choices, list) or not choices:
                 raise ConfigError(f"{path}:{lineno}: field {mapping['choices']!r} should be a non-empty list")
-            choices = _strip_option_letters([str(c) for c in choices])
+            choices = strip_option_letters([str(c) for c in choices])
         answer = obj.get(mapping["answer"])
         if answer is not None:
             answer = _choice_letter(answer, choices, path, lineno) if choices else str(answer)
@@ -246,48 +226,14 @@ def _choice_letter(answer: Any, choices: list[str], path: Path, lineno: int) -> 
 
 
 def _sniff(path: Path) -> str:
-    """Guess the format of a JSON-lines file from the keys of its first row."""
-    for _, obj in _read_jsonl(path):
-        keys = set(obj)
-        if {"task_id", "prompt", "test", "entry_point"} <= keys:
-            return "humaneval"
-        if {"question", "options", "correct"} <= keys:
-            return "aqua"
-        if {"question", "answer"} <= keys and "####" in str(obj.get("answer", "")):
-            return "gsm8k"
+    """The registered file format whose `sniff` accepts the file's first row, else "generic"."""
+    for _, obj in read_jsonl(path):
+        for spec in _registry().values():
+            if spec.kind == "file" and spec.sniff is not None and spec.sniff(obj):
+                return spec.name
         return "generic"
     return "generic"
 
-
-# ---------------------------------------------------------------------------------------------
-# T1 travel-planning dialogues (arXiv 2505.16986) — begin
-
-
-def _t1(n: int, seed: int, options: dict[str, Any]) -> list[Task]:
-    """`n` generated T1 dialogues (`maslab.tools.travel.dataset.t1_tasks`), scored by `t1`.
-
-    Options: `split` (train | validation | test, default test), `categories` (a list; default all
-    nine, round-robin), `kb_seed`, `kb_scale` (default 0, "test"). One task per dialogue; the
-    whole dialogue with its gold code and caches is in ``metadata["dialogue"]``.
-    """
-    from maslab.tools.travel.dataset import t1_tasks
-
-    allowed = {"split", "categories", "kb_seed", "kb_scale"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigError(f"load_dataset('t1'): unknown option(s) {unknown}; known: {sorted(allowed)}")
-    categories = options.get("categories")
-    if isinstance(categories, str):
-        categories = [categories]
-    try:
-        tasks = t1_tasks(n, seed=seed, split=options.get("split", "test"), categories=categories,
-                         kb_seed=options.get("kb_seed", 0), kb_scale=options.get("kb_scale", "test"))
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"load_dataset('t1'): {exc}") from None
-    return [t.model_copy(update={"metadata": {**t.metadata, "scorer": "t1"}}) for t in tasks]
-
-
-# T1 — end
 
 # ---------------------------------------------------------------------------------------------
 # entry point
@@ -297,16 +243,16 @@ def _is_path(name: str) -> bool:
     return name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")) or os.sep in name or "/" in name
 
 
-def _default_path(name: str) -> Path:
+def _default_path(spec: DatasetSpec) -> Path:
     root = os.environ.get("MASLAB_DATA")
     if root:
-        for fname in _DEFAULT_FILES[name]:
+        for fname in spec.files:
             candidate = Path(root) / fname
             if candidate.is_file():
                 return candidate
     raise ConfigError(
-        f"dataset {name!r} needs path= (its JSON-lines file), or MASLAB_DATA set to a folder holding "
-        f"one of {list(_DEFAULT_FILES[name])}"
+        f"dataset {spec.name!r} needs path= (its JSON-lines file), or MASLAB_DATA set to a folder holding "
+        f"one of {list(spec.files)}"
     )
 
 
@@ -325,57 +271,51 @@ def load_dataset(
 ) -> list[Task]:
     """Load a benchmark as `Task`s.
 
-    name_or_path: `gsm8k`, `aqua`, `humaneval` (each with `path=`), a generator name
-    (`arithmetic`, `knapsack`, `assignment`, with `n=` and `seed=`, extra options passed on), `t1`
-    (generated travel dialogues: `n=` (default 9), `seed=`, `split=`, `categories=`), or a
-    `.jsonl` / `.jsonl.gz` path read as `format=` (`gsm8k`, `aqua`, `humaneval`, `generic`), as the
-    generic format when `fields=` maps Task fields to source keys, else as the format its first row
-    suggests. `limit` keeps the first items; `seed` seeds the per-item option shuffle (and the
-    generators); `shuffle=False` keeps options in source order; `scorer` overrides
-    `metadata["scorer"]`.
+    name_or_path: a registered file dataset (`gsm8k`, `aqua`, `humaneval`, … with `path=`, or found
+    in `$MASLAB_DATA`), a registered generator (`arithmetic`, `knapsack`, `assignment`, `t1`, …
+    with `n=`, `seed=` and its own options), or a `.jsonl` / `.jsonl.gz` path read as `format=`
+    (a registered file format or `generic`), as the generic format when `fields=` maps Task fields
+    to source keys, else as the format its first row suggests. `limit` keeps the first items;
+    `seed` seeds the per-item option shuffle (and the generators); `shuffle=False` keeps options in
+    source order; `scorer` overrides `metadata["scorer"]`.
     """
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be >= 0, got {limit}")
     key = name_or_path.strip().lower()
-
-    if key == "t1":
-        tasks = _t1(n if n is not None else (limit if limit is not None else 9), seed, options)
-    elif key in GENERATORS:
-        count = n if n is not None else (limit if limit is not None else 20)
+    datasets = _registry()
+    spec = datasets.get(key)
+    if spec is not None and spec.kind == "generator":
+        unknown = sorted(set(options) - spec.options)
+        if unknown:
+            raise ConfigError(f"generator {key!r}: unknown option(s) {unknown}; known: {sorted(spec.options)}")
+        count = n if n is not None else (limit if limit is not None else spec.default_n)
         try:
-            tasks = GENERATORS[key](n=count, seed=seed, **options)
-        except TypeError as exc:
+            tasks = spec.loader(n=count, seed=seed, **options)
+        except (TypeError, ValueError, KeyError) as exc:
             raise ConfigError(f"generator {key!r}: {exc}") from None
     else:
         if options:
             raise ConfigError(f"load_dataset({name_or_path!r}): unknown option(s) {sorted(options)}")
-        if key in _DEFAULT_FILES:
+        if spec is not None:
             if format is not None and format != key:
                 raise ConfigError(f"dataset {key!r} conflicts with format={format!r}")
             fmt = key
-            file = Path(path) if path is not None else _default_path(key)
+            file = Path(path) if path is not None else _default_path(spec)
         elif _is_path(name_or_path):
             file = Path(name_or_path).expanduser()
             if path is not None:
                 raise ConfigError("give the file either as the first argument or as path=, not both")
             fmt = format or ("generic" if fields else _sniff(file))
         else:
-            raise ConfigError(
-                f"unknown dataset {name_or_path!r}; known: {list(DATASETS)}, or a .jsonl/.jsonl.gz path"
-            )
-        if fmt not in _FORMATS:
-            raise ConfigError(f"unknown format {fmt!r}; known: {list(_FORMATS)}")
+            dataset_spec(name_or_path)  # raises, with close matches
+            raise AssertionError("unreachable")
+        formats = ["generic", *(n for n, s in datasets.items() if s.kind == "file")]
+        if fmt not in formats:
+            raise ConfigError(f"unknown format {fmt!r}; known: {formats}")
         if fields and fmt != "generic":
             raise ConfigError(f"fields= applies to the generic format only, not {fmt!r}")
         file = file.expanduser()
-        if fmt == "gsm8k":
-            tasks = _gsm8k(file)
-        elif fmt == "aqua":
-            tasks = _aqua(file)
-        elif fmt == "humaneval":
-            tasks = _humaneval(file)
-        else:
-            tasks = _generic(file, fields)
+        tasks = _generic(file, fields) if fmt == "generic" else datasets[fmt].loader(file)
         log.debug("dataset.loaded", file=str(file), format=fmt, items=len(tasks))
 
     if limit is not None:

@@ -1,38 +1,45 @@
-"""Scorers: turn (task, answer text) into a `Score`.
+"""Scorers: turn (task, solution) into a `Score`; the registry of scorers.
 
-Six scorers, looked up by name with `get_scorer` (a task's default is `score_for(task)`, from
-`task.metadata["scorer"]`): `numeric`, `choice`, `math` (boxed answer + `math_equal`), `exact`,
-`code` (HumanEval-style unit tests run in the sandbox, never in this process) and `llm_judge`
-(one temperature-0 call; only "correct"/"incorrect" verdicts count, anything else is a scoring
-error). A seventh, `t1`, scores T1 travel-planning dialogues (arXiv 2505.16986; at the end of
-this file). A missing answer — an inference error — scores wrong with its error recorded
-(`Score.inference_error`), so reports can headline accuracy with errors counted wrong.
+A scorer receives the whole `Solution` — the answer text, the system's structured `metadata`
+and the message trace — so a system never encodes structured output into its answer string
+(`score(task, "text")` is accepted as a solution with that answer). Text scorers implement
+`_score(task, answer)`; structured ones override `score_solution(task, solution)`.
+
+Six generic scorers are registered here, looked up by name with `get_scorer` (a task's default
+is `score_for(task)`, from `task.metadata["scorer"]`): `numeric`, `choice`, `math` (boxed
+answer + `math_equal`), `exact`, `code` (HumanEval-style unit tests run in the sandbox, never in
+this process) and `llm_judge` (one temperature-0 call; only "correct"/"incorrect" verdicts
+count, anything else is a scoring error). Benchmark plug-ins register their own with
+`@register_scorer` (e.g. `t1` in `maslab.bench.t1`). A missing answer — an inference error —
+scores wrong with its error recorded (`Score.inference_error`), so reports can headline accuracy
+with errors counted wrong.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import hashlib
 import json
 import re
-import textwrap
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from maslab.bench.extract import (
+from maslab import plugins, sandbox
+from maslab.answers import LETTERS as _LETTERS
+from maslab.answers import (
     extract_boxed,
     extract_choice,
     extract_code,
+    extract_final,
     extract_number,
     math_equal,
     normalize_number,
 )
 from maslab.errors import ConfigError, MaslabError
-from maslab.task import Task
+from maslab.task import Solution, Task
 from maslab.trace import get_logger
 
 if TYPE_CHECKING:
@@ -51,16 +58,12 @@ __all__ = [
     "NumericScorer",
     "Score",
     "Scorer",
-    "T1Scorer",
-    "build_humaneval_program",
     "get_scorer",
+    "list_scorers",
     "parse_verdict",
     "register_scorer",
     "score_for",
 ]
-
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
 
 class Score(BaseModel):
     """The verdict on one answer."""
@@ -87,24 +90,30 @@ class Score(BaseModel):
                    detail={"kind": "scoring", **detail})
 
 
-class Scorer(abc.ABC):
-    """Base class: `await scorer.score(task, answer)`; `answer=None` is an inference error."""
+class Scorer:
+    """Base class: `await scorer.score(task, solution)`; `None` is an inference error."""
 
     name: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = True
 
-    async def score(self, task: Task, answer: str | None) -> Score:
-        if answer is None:
+    async def score(self, task: Task, solution: Solution | str | None) -> Score:
+        if solution is None:
             return Score.inference_error("no answer (inference error)")
+        if isinstance(solution, str):
+            solution = Solution(answer=solution)
         if self.needs_reference and task.answer is None:
             return Score.scoring_error(f"{self.name}: task {task.id!r} has no reference answer")
         try:
-            return await self._score(task, answer)
+            return await self.score_solution(task, solution)
         except MaslabError as exc:
             return Score.scoring_error(f"{self.name}: {exc}")
 
-    @abc.abstractmethod
-    async def _score(self, task: Task, answer: str) -> Score: ...
+    async def score_solution(self, task: Task, solution: Solution) -> Score:
+        """Score a whole solution; text scorers read only its answer (`_score`)."""
+        return await self._score(task, solution.answer)
+
+    async def _score(self, task: Task, answer: str) -> Score:
+        raise NotImplementedError(f"scorer {self.name!r} implements neither score_solution nor _score")
 
 
 SCORERS: dict[str, type[Scorer]] = {}
@@ -121,11 +130,20 @@ def register_scorer(name: str) -> Callable[[type[Scorer]], type[Scorer]]:
     return deco
 
 
+def list_scorers() -> list[str]:
+    """Every registered scorer (the `maslab.benchmarks` plug-ins are imported once)."""
+    plugins.load_group(plugins.BENCHMARKS)
+    return sorted(SCORERS)
+
+
 def get_scorer(name: str, **options: Any) -> Scorer:
     """A scorer by name, configured with `options` (ConfigError for unknown names or options)."""
     cls = SCORERS.get(name)
     if cls is None:
-        raise ConfigError(f"unknown scorer {name!r}; known: {sorted(SCORERS)}")
+        plugins.load_group(plugins.BENCHMARKS)
+        cls = SCORERS.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown scorer {name!r}; known: {list_scorers()}" + plugins.failure_hint(plugins.BENCHMARKS))
     try:
         return cls(**options)
     except TypeError as exc:
@@ -202,19 +220,6 @@ class ExactScorer(Scorer):
         return Score.of(got == gold, got, gold=gold)
 
 
-_FINAL_RE = re.compile(r"(?:####|final answer\s*(?:is)?\s*:?|answer\s*(?:is|:))\s*([^\n]+)", re.IGNORECASE)
-
-
-def _math_final(text: str) -> str | None:
-    boxed = extract_boxed(text)
-    if boxed is not None:
-        return boxed
-    hits = _FINAL_RE.findall(text)
-    if hits:
-        return hits[-1].strip().strip("$").rstrip(".").strip()
-    return extract_number(text)
-
-
 @register_scorer("math")
 class MathScorer(Scorer):
     """The final (boxed) answer is mathematically equal to the reference (`math_equal`)."""
@@ -225,7 +230,7 @@ class MathScorer(Scorer):
     async def _score(self, task: Task, answer: str) -> Score:
         gold_text = task.answer or ""
         gold = extract_boxed(gold_text) or gold_text.strip()
-        got = _math_final(answer)
+        got = extract_final(answer)
         if got is None:
             return Score.of(False, None, gold=gold, reason="no final answer found")
         try:
@@ -237,51 +242,6 @@ class MathScorer(Scorer):
 
 # ---------------------------------------------------------------------------------------------
 # code execution
-
-
-def _defines(code: str, name: str) -> bool:
-    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
-
-
-def _parses(source: str) -> bool:
-    """Whether `source` compiles (byte-compiling only: nothing is executed). Unlike `ast.parse`,
-    this also rejects `return` outside a function, which tells a mis-indented body apart."""
-    try:
-        compile(source, "<answer>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def build_humaneval_program(prompt: str, completion: str, test: str, entry_point: str) -> tuple[str, str]:
-    """The program the sandbox runs for one HumanEval answer, and how the answer was read.
-
-    A completion that defines `entry_point` itself is appended after the prompt (so the prompt's
-    imports and helpers stay available and the new definition wins); otherwise it is the body of
-    the prompt's function, re-indented when a model dropped the indentation.
-    """
-    code = extract_code(completion)
-    prompt = prompt if prompt.endswith("\n") else prompt + "\n"
-    if _defines(code, entry_point):
-        mode, solution = "function", prompt + "\n" + code
-    else:
-        mode = "body"
-        lines = code.strip("\n").splitlines()
-        candidates = [code]
-        if lines and not lines[0][:1].isspace():  # the model dropped (some of) the indentation
-            rest = "\n".join(lines[1:])
-            first = "    " + lines[0].lstrip()
-            all_shifted = textwrap.indent(textwrap.dedent(code.strip("\n")), "    ") + "\n"
-            first_shifted = first + ("\n" + rest if rest else "") + "\n"
-            rest_indented = bool(rest.strip()) and not any(
-                ln.strip() and not ln[:1].isspace() for ln in lines[1:]
-            )
-            # rest still indented: only the first line lost its indentation (a .strip() victim);
-            # otherwise the whole body sits at column 0
-            candidates = [first_shifted, all_shifted, code] if rest_indented else [all_shifted, first_shifted, code]
-        solution = next((prompt + c for c in candidates if _parses(prompt + c)), prompt + code)
-    tail = f"\n\n{test}\n\ncheck({entry_point})\n"
-    return solution.rstrip("\n") + "\n" + tail, mode
 
 
 _SANDBOX_SETUP_PREFIX = "maslab-sandbox: "  # how the sandbox's bootstrap reports its own failures
@@ -302,13 +262,11 @@ class CodeScorer(Scorer):
         if not test or not entry_point:
             return Score.scoring_error(f"code: task {task.id!r} lacks metadata 'test' / 'entry_point'")
         prompt = meta.get("prompt", task.question)
-        program, mode = build_humaneval_program(prompt, answer, test, entry_point)
-        if not _parses(program):
+        program, mode = sandbox.build_humaneval_program(prompt, answer, test, entry_point)
+        if not sandbox.program_parses(program):
             return Score.of(False, extract_code(answer), mode=mode, reason="syntax error")
-        from maslab.tools.sandbox import arun_python
-
         try:
-            result = await arun_python(program, timeout=self.timeout, memory_mb=self.memory_mb, stdin="")
+            result = await sandbox.arun_python(program, timeout=self.timeout, memory_mb=self.memory_mb, stdin="")
         except Exception as exc:  # noqa: BLE001 - a sandbox failure is a scoring error, not a crash
             log.warning("code_scorer.sandbox_failed", task=task.id, error=str(exc)[:300])
             return Score.scoring_error(f"code: sandbox failed: {exc}", extract_code(answer), mode=mode)
@@ -413,60 +371,3 @@ class LLMJudgeScorer(Scorer):
         if verdict is None:
             return Score.scoring_error(f"judge: unparseable verdict {completion.text[:80]!r}", **detail)
         return Score.of(verdict, "correct" if verdict else "incorrect", **detail)
-
-
-# ---------------------------------------------------------------------------------------------
-# T1 travel-planning dialogues (arXiv 2505.16986) — begin: the `t1` scorer (scoring lives in agents/t1.py)
-
-_T1_HEADLINES = ("tool_f1", "param_f1", "exec_success", "cache_em", "tool_accuracy", "param_accuracy")
-
-
-@register_scorer("t1")
-class T1Scorer(Scorer):
-    """The T1 metrics of one dialogue (`maslab.agents.t1.score_dialogue`, `metrics.aggregate`).
-
-    The answer is the `t1_agent`'s JSON (format ``t1-answer/1``: per user turn the predicted code
-    and its execution result); any other answer is read as the plan of the last user turn and run
-    in the sandbox. `value` is the headline (default ``tool_f1``: the mean tool-call F1 over the
-    dialogue's user turns, as a fraction; ``headline=`` picks ``param_f1``, ``exec_success``,
-    ``cache_em``, ``tool_accuracy`` or ``param_accuracy``; a metric no turn applies to scores 1).
-    `correct`: every turn has exact tool and parameter multisets, no failed execution and no
-    cache-summary mismatch. `detail`: ``metrics`` (every aggregate, in percent, with the error
-    taxonomy), ``turns`` (every `TurnScore`), ``first_attempt_exec_success``, ``cache_mode``.
-    """
-
-    needs_reference = False
-
-    def __init__(self, *, headline: str = "tool_f1", timeout: float = 10.0, memory_mb: int = 1024) -> None:
-        if headline not in _T1_HEADLINES:
-            raise ConfigError(f"t1: headline must be one of {list(_T1_HEADLINES)}, got {headline!r}")
-        self.headline, self.timeout, self.memory_mb = headline, timeout, memory_mb
-
-    async def _score(self, task: Task, answer: str) -> Score:
-        from maslab.agents.t1 import score_dialogue
-        from maslab.tools.travel.metrics import aggregate
-
-        if "dialogue" not in task.metadata:
-            return Score.scoring_error(f"t1: task {task.id!r} has no metadata 'dialogue' (use load_dataset('t1'))")
-        try:
-            scores, info = await score_dialogue(task, answer, timeout=self.timeout, memory_mb=self.memory_mb)
-        except ValueError as exc:  # includes pydantic's ValidationError of a malformed answer
-            return Score.scoring_error(f"t1: {exc}"[:2000])
-        overall = aggregate(scores).overall
-        head = getattr(overall, self.headline)
-        value = 1.0 if head is None else min(1.0, max(0.0, head / 100.0))
-        correct = all(s.tool_accuracy == 1 and s.param_accuracy == 1 and s.exec_success is not False
-                      and s.cache_em is not False for s in scores)
-
-        def pct(x: float | None) -> str:
-            return "n/a" if x is None else f"{x:.1f}"
-
-        extracted = (f"tool_f1={pct(overall.tool_f1)} param_f1={pct(overall.param_f1)} "
-                     f"exec={pct(overall.exec_success)} cache_em={pct(overall.cache_em)}")
-        return Score(value=value, correct=correct, extracted=extracted, detail={
-            "headline": self.headline, "answer_format": info["format"], "cache_mode": info["cache_mode"],
-            "n_turns": len(scores), "metrics": overall.model_dump(mode="json"),
-            "first_attempt_exec_success": info["first_attempt_exec_success"],
-            "turns": [s.model_dump(mode="json") for s in scores]})
-
-# T1 — end

@@ -4,14 +4,15 @@ It is the single source for reports and for calibrating routers (per-model, per-
 `question` holds the task as a model saw it (`Task.prompt()`: the question with its lettered
 choices), which is also what routers calibrate on. A row is written once its task finished — answered and scored (`status='ok'`), failed at
 inference (`'error'`, scored as wrong and counted separately) or failed at scoring
-(`'score_error'`, also wrong). Each write is its own transaction, so a sweep killed with SIGKILL
-loses nothing that finished; `--resume` skips `ok` rows and re-runs the others.
+(`'score_error'`, also wrong). Each write is its own transaction (WAL journal, synchronous=NORMAL),
+so a sweep killed with SIGKILL loses nothing that finished (an OS crash or power loss may lose the
+last few rows, which `--resume` then runs again); `--resume` skips `ok` rows and re-runs the others.
 
 Tables
   results(cell_id, task_id, sweep, method, method_label, method_params, assignment, roles, dataset,
           seed, question, reference, domain, status, answer, extracted, score, correct, error,
           score_detail, prompt_tokens, completion_tokens, calls, cache_hits, latency_s, usage_by_role,
-          trace_path, attempts, started_at, finished_at)      PRIMARY KEY (cell_id, task_id)
+          metadata, trace_path, attempts, started_at, finished_at)      PRIMARY KEY (cell_id, task_id)
   cells(cell_id, sweep, method, method_label, method_params, assignment, roles, dataset, seed, n_tasks)
   meta(key, value)                                           the sweep definition, creation time
 """
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS results (
     cache_hits INTEGER,
     latency_s REAL,
     usage_by_role TEXT,
+    metadata TEXT,
     trace_path TEXT,
     attempts INTEGER,
     started_at REAL,
@@ -106,39 +108,59 @@ class ResultRow(BaseModel):
     cache_hits: int = 0
     latency_s: float = 0.0
     usage_by_role: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)  # the solution's structured metadata
     trace_path: str | None = None
     attempts: int = 1
     started_at: float = 0.0
     finished_at: float = 0.0
 
 
-_JSON_FIELDS = ("method_params", "roles", "score_detail", "usage_by_role")
+_JSON_FIELDS = ("method_params", "roles", "score_detail", "usage_by_role", "metadata")
 
 
 class ResultStore:
     """Thread-safe access to a sweep's results.sqlite."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        if readonly:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                       isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+            missing = {"cell_id", "task_id", "status", "method", "assignment", "dataset"} - columns
+            if missing:
+                self._db.close()
+                from maslab.errors import ConfigError
+
+                raise ConfigError(f"{self.path}: not a maslab result store (table 'results' lacks "
+                                  f"{', '.join(sorted(missing))})")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # WAL + NORMAL: every committed row survives the process being killed (SIGKILL, OOM, Ctrl-C);
+        # only an OS crash or power loss can lose the last few commits. FULL would fsync every row.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        if "metadata" not in columns:  # a store written before solutions' metadata was kept
+            self._db.execute("ALTER TABLE results ADD COLUMN metadata TEXT")
 
     @classmethod
-    def open(cls, path: str | Path) -> ResultStore:
+    def open(cls, path: str | Path, *, readonly: bool = False) -> ResultStore:
         """A store from a sweep folder or a results.sqlite path (which must exist)."""
-        p = Path(path)
+        p = Path(path).expanduser()
         if p.is_dir():
             p = p / "results.sqlite"
-        if not p.exists():
+        if not p.is_file():
             from maslab.errors import ConfigError
 
-            raise ConfigError(f"no result store at {p}")
-        return cls(p)
+            raise ConfigError(f"no result store at {p}: no results.sqlite there (give a sweep folder or its "
+                              "results.sqlite)")
+        return cls(p, readonly=readonly)
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._lock:
@@ -179,15 +201,16 @@ class ResultStore:
             rows = self._db.execute("SELECT cell_id, task_id, attempts FROM results").fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
 
-    def rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[ResultRow]:
+    def rows(self, where: str = "", params: tuple[Any, ...] = (), *, order: str = "cell_id, task_id") -> list[ResultRow]:
+        """Rows matching `where` (SQL with `params`), ordered by `order` (default cell, task; "rowid": as written)."""
         with self._lock:
-            cur = self._db.execute(f"SELECT * FROM results {where} ORDER BY cell_id, task_id", params)
+            cur = self._db.execute(f"SELECT * FROM results {where} ORDER BY {order}", params)
             raw = cur.fetchall()
         out = []
         for r in raw:
             d = dict(r)
             for f in _JSON_FIELDS:
-                d[f] = json.loads(d[f]) if d[f] else {}
+                d[f] = json.loads(d[f]) if d.get(f) else {}
             d["correct"] = bool(d["correct"])
             out.append(ResultRow.model_validate(d))
         return out
@@ -199,7 +222,7 @@ class ResultStore:
         for r in raw:
             d = dict(r)
             for f in ("method_params", "roles"):
-                d[f] = json.loads(d[f]) if d[f] else {}
+                d[f] = json.loads(d[f]) if d.get(f) else {}
             out.append(d)
         return out
 

@@ -35,13 +35,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from maslab.bench.store import ResultRow, ResultStore
 from maslab.errors import ConfigError
-from maslab.task import Task
+from maslab.task import Solution, Task
 from maslab.trace import RunRecorder, get_logger
+from maslab.yamlfile import FileErrors, LocatedError, Locator, load_yaml
 
 log = get_logger(__name__)
 
@@ -147,26 +147,121 @@ class SweepSummary(BaseModel):
                 f"in {self.elapsed_s:.1f}s → {self.out}/results.sqlite")
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file (errors name the file and the key)."""
+def load_sweep(path: str | Path, *, aliases: list[str] | None = None, models_file: str | None = None) -> Sweep:
+    """Read and validate a sweep file before a token is spent.
+
+    Checks the shape, every method (registered, parameters valid), every role and alias of the
+    assignments and of method parameters (against `aliases`, else the sweep's own `models:`, else
+    `models_file` or the default models file), every dataset (a registered name, an existing
+    `path`, a known `generator` or `format`) and scorer. Raises `FileErrors` listing every problem
+    as `file:line: path: message`. Relative paths (datasets, path parameters such as an Avengers
+    `router`) resolve against the sweep file's folder.
+    """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: {e}") from e
+    data, loc = load_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with name, methods, datasets")
+        raise FileErrors([LocatedError(file=str(path), line=1, path="",
+                                       message="expected a mapping with name, methods, datasets")])
     data.setdefault("base_dir", str(path.parent.resolve()))
     try:
         sweep = Sweep.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"{path}: invalid sweep:\n" + "\n".join(
-            f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())) from e
-    from maslab.method import method_class
-
-    for m in sweep.methods:
-        method_class(m.method)
+        loc.add_validation((), e)
+        raise FileErrors(loc.errors) from None
+    if aliases is None:
+        aliases = _sweep_aliases(sweep, models_file, loc)
+    _check_sweep(sweep, loc, aliases)
+    if loc.errors:
+        raise FileErrors(loc.errors)
     return sweep
+
+
+def _sweep_aliases(sweep: Sweep, models_file: str | None, loc: Locator) -> list[str] | None:
+    """The aliases a sweep can use: its inline or named models file, else `models_file`/the default."""
+    from maslab.models import ModelsConfig, default_models_path, load_models_config
+
+    try:
+        if isinstance(sweep.models, dict):
+            return list(ModelsConfig.model_validate(sweep.models).models)
+        file = models_file or (str(Path(sweep.base_dir) / sweep.models) if sweep.models else default_models_path())
+        return list(load_models_config(file).models)
+    except (ConfigError, ValidationError) as e:
+        loc.add(("models",), f"cannot read the models: {e}")
+        return None
+
+
+def _check_sweep(sweep: Sweep, loc: Locator, aliases: list[str] | None) -> None:
+    from maslab.bench.datasets import dataset_spec
+    from maslab.bench.scorers import list_scorers
+    from maslab.method import method_class, resolve_paths
+
+    def check_alias(where: tuple[Any, ...], alias: Any) -> None:
+        if aliases is not None and isinstance(alias, str) and alias not in aliases:
+            loc.add(where, f"unknown model alias {alias!r}; the models file defines: {', '.join(aliases)}")
+
+    def check_roles(where: tuple[Any, ...], roles: dict[str, Any]) -> None:
+        for role, assigned in roles.items():
+            if isinstance(assigned, list):
+                for k, alias in enumerate(assigned):
+                    check_alias((*where, role, k), alias)
+            else:
+                check_alias((*where, role), assigned)
+
+    all_roles: set[str] = set()
+    for i, m in enumerate(sweep.methods):
+        try:
+            cls = method_class(m.method)
+        except ConfigError as e:
+            loc.add(("methods", i, "method"), str(e))
+            continue
+        all_roles.update(cls.roles)
+        m.params = resolve_paths(cls, m.params, sweep.base_dir)
+        try:
+            config = cls.Config.model_validate(m.params)
+        except ValidationError as e:
+            loc.add_validation(("methods", i, "params"), e)
+            continue
+        for role in config.roles:
+            if role not in cls.roles:
+                loc.add(("methods", i, "params", "roles", role),
+                        f"{m.method} has no role {role!r}; its roles: {', '.join(cls.roles)}")
+        check_roles(("methods", i, "params", "roles"), config.roles)
+        check_alias(("methods", i, "params", "model"), config.model)
+    for j, a in enumerate(sweep.assignments):
+        check_alias(("assignments", j, "model"), a.model)
+        check_roles(("assignments", j, "roles"), a.roles)
+        for role in a.roles:
+            if all_roles and role not in all_roles:
+                loc.add(("assignments", j, "roles", role),
+                        f"no method of this sweep has a role {role!r} (roles: {', '.join(sorted(all_roles))})")
+    scorers = list_scorers()
+    for k, d in enumerate(sweep.datasets):
+        where: tuple[Any, ...] = ("datasets", k)
+        if d.generator:
+            try:
+                spec = dataset_spec(d.generator)
+            except ConfigError as e:
+                loc.add((*where, "generator"), str(e))
+            else:
+                if spec.kind != "generator":
+                    loc.add((*where, "generator"), f"{d.generator!r} is a file dataset, not a generator; give `path:`")
+        elif d.path:
+            file = Path(d.path).expanduser()
+            file = file if file.is_absolute() else Path(sweep.base_dir) / file
+            if not file.is_file():
+                loc.add((*where, "path"), f"no such file {str(file)!r}")
+            if d.format is not None and d.format != "generic":
+                try:
+                    dataset_spec(d.format)
+                except ConfigError as e:
+                    loc.add((*where, "format"), str(e))
+        else:
+            try:
+                dataset_spec(d.name)
+            except ConfigError as e:
+                loc.add((*where, "name"), f"{e}; or give `path:` or `generator:`")
+        if d.scorer and d.scorer not in scorers:
+            loc.add((*where, "scorer"), f"unknown scorer {d.scorer!r}; known: {', '.join(scorers)}")
 
 
 def _slug(text: str) -> str:
@@ -302,29 +397,30 @@ async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str,
                     assignment=cell.assignment.name, roles=cell.assignment.roles, dataset=cell.dataset.name,
                     seed=cell.seed, question=task.prompt(), reference=task.answer, domain=task.domain,
                     trace_path=str(trace_path), attempts=attempts, started_at=time.time())
-    answer: str | None = None
+    solution: Solution | None = None
     try:
         solution = await method.solve(task, pool=pool, recorder=recorder)
-        answer = solution.answer
     except asyncio.CancelledError:
         raise
     except Exception as e:  # any failure of a system or a model is a row, not a crash
         row.status, row.error = "error", f"{type(e).__name__}: {e}"
         recorder.event("error", error=row.error)
+        recorder.flush()
     usage = recorder.ledger.snapshot()
     row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     row.calls, row.cache_hits, row.latency_s = usage.calls, usage.cache_hits, usage.latency_s
     row.usage_by_role = {k: v.model_dump(include={"calls", "prompt_tokens", "completion_tokens"})
                          for k, v in usage.by("role").items()}
-    if answer is not None:
+    if solution is not None:
         options = cell.dataset.scorer_options
         scorer = get_scorer(cell.dataset.scorer, **options) if cell.dataset.scorer else score_for(
             task, {"llm_judge": {"pool": pool}})
         try:
-            score = await scorer.score(task, answer)
+            score = await scorer.score(task, solution)
         except Exception as e:  # a scorer bug must not lose the answer
             score = Score.scoring_error(f"{type(e).__name__}: {e}")
-        row.answer, row.extracted, row.score, row.correct = answer, score.extracted, score.value, score.correct
+        row.answer, row.extracted, row.score, row.correct = solution.answer, score.extracted, score.value, score.correct
+        row.metadata = solution.metadata
         row.score_detail = score.detail
         if score.error:
             row.status, row.error = "score_error", score.error

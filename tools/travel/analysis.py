@@ -6,16 +6,23 @@ Argument values are folded where that is safe and exact: literals, names bound t
 f-strings, ``+``/``-`` on constants and ``adjust_date(<const>, <const>)`` (a pure tool) become
 Python values; anything else is kept as its normalised source text (`Expr`). Data flow is
 tracked through variables: an argument depends on the tool calls whose results reach it.
+
+Also here, because the agent, the benchmark and the CLI all read plans: `parse_reply` (a model
+reply's ``<REASONING>``/``<CODE>`` blocks, tolerant of missing tags and stray fences), `is_noop`
+(the "No planning needed" line), and a plan's tool-dependency graph as JSON (`plan_graph_data`)
+or Mermaid text (`plan_mermaid`).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maslab.tools.travel.tools import TOOL_NAMES, TOOL_SPECS
+from maslab.tools.travel.tools import NO_PLANNING, TOOL_NAMES, TOOL_SPECS
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -266,3 +273,115 @@ def plan_graph(code: str) -> nx.DiGraph:
                 else:
                     g.add_edge(s, c.index, args=[arg])
     return g
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing replies
+
+
+class ParsedReply(BaseModel):
+    reasoning: str | None = None
+    code: str
+    had_code_tag: bool
+
+
+_REASONING = re.compile(r"<REASONING>(.*?)(?:</REASONING>|(?=<CODE>)|\Z)", re.S | re.I)
+_CODE = re.compile(r"<CODE>(.*?)(?:</CODE>|\Z)", re.S | re.I)
+_FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n?(.*?)(?:```|\Z)", re.S | re.I)
+
+
+def _strip_fences(code: str) -> str:
+    code = code.strip()
+    m = _FENCE.search(code)
+    if m and code.startswith("```"):
+        code = m.group(1)
+    code = re.sub(r"^\s*```[a-zA-Z]*\s*$", "", code, flags=re.M)  # stray fence lines
+    return code.strip()
+
+
+def parse_reply(text: str) -> ParsedReply:
+    """Split a model reply into reasoning and code; tolerant of missing tags and stray fences."""
+    text = text or ""
+    rm = _REASONING.search(text)
+    reasoning = rm.group(1).strip() if rm else None
+    cm = _CODE.search(text)
+    if cm:
+        return ParsedReply(reasoning=reasoning, code=_strip_fences(cm.group(1)), had_code_tag=True)
+    rest = _REASONING.sub("", text) if rm else text
+    rest = re.sub(r"</?(REASONING|CODE)>", "", rest, flags=re.I)
+    fm = _FENCE.search(rest)
+    code = fm.group(1) if fm else rest
+    return ParsedReply(reasoning=reasoning, code=_strip_fences(code), had_code_tag=False)
+
+
+_NOOP_DUMP = ast.dump(ast.parse(NO_PLANNING))
+
+
+def is_noop(code: str | None) -> bool:
+    """Whether `code` is the no-op line ``print("No planning needed")`` (quotes/spacing free)."""
+    if not code:
+        return False
+    try:
+        return ast.dump(ast.parse(code.strip())) == _NOOP_DUMP
+    except SyntaxError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# plan graphs as data
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_value(x) for k, x in v.items()}
+    return str(v)  # Expr: its source text
+
+
+def plan_graph_data(code: str) -> dict[str, Any]:
+    """A plan's tool-dependency graph as JSON-ready node and edge lists (``error`` when it does not parse)."""
+    try:
+        g = plan_graph(code) if code.strip() else None
+    except SyntaxError as exc:
+        return {"nodes": [], "edges": [], "error": f"SyntaxError: {exc.msg} (line {exc.lineno})"}
+    if g is None:
+        return {"nodes": [], "edges": []}
+    nodes = [{"id": n, "name": d["name"], "args": _json_value(d["args"]), "lineno": d["lineno"],
+              "target": d.get("target")} for n, d in sorted(g.nodes(data=True))]
+    edges = [{"source": a, "target": b, "args": list(d["args"])} for a, b, d in sorted(g.edges(data=True))]
+    return {"nodes": nodes, "edges": edges}
+
+
+def _mermaid_text(text: str) -> str:
+    return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+            .replace("|", "#124;"))
+
+
+def plan_mermaid(code: str, *, max_value_chars: int = 40) -> str:
+    """Mermaid text of a plan's tool-dependency graph: one node per tool call, an edge per data flow.
+
+    `code` is plan code or a whole model reply (its ``<CODE>`` block is used). Edges are labelled
+    with the receiving parameters. Static (the code is parsed, never run); `SyntaxError` if it
+    does not parse.
+    """
+    if "<CODE>" in code.upper():
+        code = parse_reply(code).code
+    g = plan_graph(code)
+    lines = ["graph TD"]
+    if not g.nodes:
+        lines.append('    empty["no tool calls"]')
+        return "\n".join(lines)
+    for n, d in sorted(g.nodes(data=True)):
+        args = []
+        for k, v in d["args"].items():
+            text = repr(v) if not hasattr(v, "text") else v.text
+            args.append(f"{k}={text if len(text) <= max_value_chars else text[:max_value_chars - 1] + '…'}")
+        label = d["name"] + (f"<br/>{_mermaid_text(', '.join(args))}" if args else "")
+        target = f"{d['target']} = " if d.get("target") else ""
+        lines.append(f'    c{n}["{_mermaid_text(target)}{label}"]')
+    for a, b, d in sorted(g.edges(data=True)):
+        lines.append(f"    c{a} -->|{_mermaid_text(', '.join(d['args']))}| c{b}")
+    return "\n".join(lines)

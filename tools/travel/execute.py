@@ -1,7 +1,7 @@
 """Run a T1 plan (model-written or gold code) in the sandbox subprocess and report what it did.
 
 `execute_plan(code, cache, kb_path)` ships the plan, the dialogue cache (JSON) and the knowledge
-base into a fresh `maslab.tools.sandbox` work dir, where `maslab.tools.travel.runner` executes
+base into a fresh `maslab.sandbox` work dir, where `maslab.tools.travel.runner` executes
 the plan with the tools bound to that cache. The parent never runs plan code. The result is an
 `ExecutionResult`: success, the error and its category in the spec's taxonomy
 (validation_error / undefined_variable / index_out_of_range / other), the tool calls in order
@@ -171,7 +171,7 @@ async def aexecute_plan(code: str, cache: ToolCache | dict[str, Any] | str | Non
 
     Never raises for a fault of the plan: errors, time-outs and kills come back as a failed result.
     """
-    from maslab.tools.sandbox import arun_python
+    from maslab.sandbox import arun_python
 
     before = _as_cache(cache)
     files, kb_in_child = _kb_files(_resolve_kb(kb_path))
@@ -200,7 +200,7 @@ async def aexecute_plans(jobs: Sequence[tuple[str, ToolCache | dict[str, Any] | 
     code such as gold plans. The batch gets ``timeout`` seconds per job; if the batch as a whole
     fails (a job hangs or exhausts memory) every job is re-run in its own sandbox.
     """
-    from maslab.tools.sandbox import arun_python
+    from maslab.sandbox import arun_python
 
     if not jobs:
         return []

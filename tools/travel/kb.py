@@ -687,3 +687,10 @@ def get_kb(seed: int = 0, scale: str = "test", path: str | os.PathLike[str] | No
     if not p.exists():
         build_kb(p, seed=seed, scale=scale)
     return load_kb(p)
+
+
+def kb_path_for(kb_seed: int, kb_scale: str, given: str | None = None) -> str:
+    """`given` when that KB file exists here, else the KB file of (kb_seed, kb_scale), built on first use."""
+    if given and Path(given).is_file():
+        return str(given)
+    return str(get_kb(kb_seed, kb_scale).path)

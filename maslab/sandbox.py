@@ -30,6 +30,7 @@ import functools
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import stat
@@ -37,15 +38,16 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import textwrap
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from maslab.tools.core import ToolFailure, tool
 from pydantic import BaseModel, Field
 
+from maslab.answers import extract_code
 from maslab.errors import MaslabError
 from maslab.sync import run_sync
 from maslab.trace import get_logger
@@ -58,7 +60,8 @@ __all__ = [
     "SandboxResult",
     "arun_python",
     "bubblewrap_available",
-    "python",
+    "build_humaneval_program",
+    "program_parses",
     "run_python",
 ]
 
@@ -830,57 +833,56 @@ async def arun_python(
     return result
 
 
-def run_python(
-    code: str,
-    *,
-    timeout: float = 10.0,
-    memory_mb: int = 1024,
-    cpu_seconds: int | None = None,
-    max_processes: int = 64,
-    files: dict[str, str | bytes] | None = None,
-    return_files: list[str] | None = None,
-    stdin: str | None = None,
-    isolation: Isolation = "auto",
-    env: dict[str, str] | None = None,
-) -> SandboxResult:
-    """Blocking version of `arun_python` (safe to call from inside a running event loop's thread)."""
-    kwargs: dict[str, Any] = dict(
-        timeout=timeout,
-        memory_mb=memory_mb,
-        cpu_seconds=cpu_seconds,
-        max_processes=max_processes,
-        files=files,
-        return_files=return_files,
-        stdin=stdin,
-        isolation=isolation,
-        env=env,
-    )
-    return run_sync(arun_python(code, **kwargs))
+def run_python(code: str, **options: Any) -> SandboxResult:
+    """Blocking version of `arun_python`, with the same options (safe to call from inside a running
+    event loop's thread)."""
+    return run_sync(arun_python(code, **options))
 
 
-@tool(name="python", timeout=60.0)
-async def python(code: str, timeout: float = 10.0) -> str:
-    """Run a Python program in an isolated sandbox and return what it printed to stdout.
+# --------------------------------------------------------------------------------------------
+# programs: the HumanEval-style program one code answer becomes (the code scorer, Reflexion)
 
-    Args:
-        code: A complete Python program; print() the values you want to see.
-        timeout: Wall-clock limit in seconds (at most 30).
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
+
+
+def program_parses(source: str) -> bool:
+    """Whether `source` compiles (byte-compiling only: nothing is executed). Unlike `ast.parse`,
+    this also rejects `return` outside a function, which tells a mis-indented body apart."""
+    try:
+        compile(source, "<answer>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def build_humaneval_program(prompt: str, completion: str, test: str, entry_point: str) -> tuple[str, str]:
+    """The program the sandbox runs for one HumanEval answer, and how the answer was read.
+
+    A completion that defines `entry_point` itself is appended after the prompt (so the prompt's
+    imports and helpers stay available and the new definition wins); otherwise it is the body of
+    the prompt's function, re-indented when a model dropped the indentation.
     """
-    result = await arun_python(code, timeout=max(0.5, min(float(timeout), 30.0)))
-    if result.ok:
-        text = result.stdout
-        if not text.strip():
-            text = "(no output; use print() to show values)"
-        return text
-    details = _last_lines(result.stderr, 2000)
-    message = result.error or "failed"
-    if result.stdout.strip():
-        message += "\nstdout:\n" + _last_lines(result.stdout, 1000)
-    if details:
-        message += "\nstderr:\n" + details
-    raise ToolFailure(message)
-
-
-def _last_lines(text: str, limit: int) -> str:
-    text = text.rstrip()
-    return text if len(text) <= limit else "…" + text[-limit:]
+    code = extract_code(completion)
+    prompt = prompt if prompt.endswith("\n") else prompt + "\n"
+    if _defines(code, entry_point):
+        mode, solution = "function", prompt + "\n" + code
+    else:
+        mode = "body"
+        lines = code.strip("\n").splitlines()
+        candidates = [code]
+        if lines and not lines[0][:1].isspace():  # the model dropped (some of) the indentation
+            rest = "\n".join(lines[1:])
+            first = "    " + lines[0].lstrip()
+            all_shifted = textwrap.indent(textwrap.dedent(code.strip("\n")), "    ") + "\n"
+            first_shifted = first + ("\n" + rest if rest else "") + "\n"
+            rest_indented = bool(rest.strip()) and not any(
+                ln.strip() and not ln[:1].isspace() for ln in lines[1:]
+            )
+            # rest still indented: only the first line lost its indentation (a .strip() victim);
+            # otherwise the whole body sits at column 0
+            candidates = [first_shifted, all_shifted, code] if rest_indented else [all_shifted, first_shifted, code]
+        solution = next((prompt + c for c in candidates if program_parses(prompt + c)), prompt + code)
+    tail = f"\n\n{test}\n\ncheck({entry_point})\n"
+    return solution.rstrip("\n") + "\n" + tail, mode

@@ -1,15 +1,15 @@
-"""T1 dialogues as `maslab.task.Task`s (one per dialogue) for the sweep runner."""
+"""T1 dialogues as `maslab.task.Task`s (one per dialogue): the `t1` generator dataset."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from maslab.bench.datasets import register_dataset
+from maslab.task import Task
 from maslab.tools.travel.dialogues import Dialogue, generate_dialogues
 from maslab.tools.travel.kb import get_kb
 
-from maslab.task import Task
-
-__all__ = ["dialogue_from_task", "t1_tasks"]
+__all__ = ["dialogue_from_task", "load_t1", "t1_tasks"]
 
 
 def t1_tasks(n_dialogues: int, seed: int = 0, split: str = "test", categories: Sequence[str] | None = None,
@@ -35,3 +35,18 @@ def t1_tasks(n_dialogues: int, seed: int = 0, split: str = "test", categories: S
 def dialogue_from_task(task: Task) -> Dialogue:
     """The `Dialogue` stored in a T1 task's metadata."""
     return Dialogue.model_validate(task.metadata["dialogue"])
+
+
+@register_dataset("t1", kind="generator", default_n=9, options=("split", "categories", "kb_seed", "kb_scale"))
+def load_t1(n: int = 9, seed: int = 0, *, split: str = "test", categories: Sequence[str] | str | None = None,
+            kb_seed: int = 0, kb_scale: str = "test") -> list[Task]:
+    """Generated T1 travel dialogues (arXiv 2505.16986), one task per dialogue, scored by `t1`.
+
+    Options: `split` (train | validation | test, default test), `categories` (a list; default all
+    nine, round-robin), `kb_seed`, `kb_scale` (default "test"). The whole dialogue with its gold
+    code and caches is in ``metadata["dialogue"]``.
+    """
+    if isinstance(categories, str):
+        categories = [categories]
+    tasks = t1_tasks(n, seed=seed, split=split, categories=categories, kb_seed=kb_seed, kb_scale=kb_scale)
+    return [t.model_copy(update={"metadata": {**t.metadata, "scorer": "t1"}}) for t in tasks]

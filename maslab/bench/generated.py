@@ -9,7 +9,8 @@ different tasks) and each with a reference answer computed by an exact solver:
   (`assignment_optimum`, SciPy) and cross-checkable by `assignment_optimum_bruteforce` /
   `assignment_optimum_dp` for small n.
 
-Every generator draws from its own `random.Random`; the global RNG is never touched.
+Every generator draws from its own `random.Random`; the global RNG is never touched. Each is
+registered as a generator dataset (`load_dataset("knapsack", n=10, seed=1)`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import itertools
 import random
 from collections.abc import Sequence
 
+from maslab.bench.datasets import register_dataset
 from maslab.task import Task
 
 __all__ = [
     "ANSWER_FORMAT",
-    "GENERATORS",
     "arithmetic",
     "assignment",
     "assignment_optimum",
@@ -104,6 +105,7 @@ def _arithmetic_one(rng: random.Random) -> tuple[str, int, list[str]]:
     return " ".join(sentences), value, steps
 
 
+@register_dataset("arithmetic", kind="generator")
 def arithmetic(n: int = 20, seed: int = 0) -> list[Task]:
     """`n` multi-step arithmetic word problems with integer answers."""
     rng = _rng("arithmetic", seed)
@@ -169,6 +171,7 @@ def _knapsack_selection(weights: Sequence[int], values: Sequence[int], capacity:
     return sorted(chosen)
 
 
+@register_dataset("knapsack", kind="generator", options=("min_items", "max_items"))
 def knapsack(n: int = 20, seed: int = 0, *, min_items: int = 3, max_items: int = 8) -> list[Task]:
     """`n` 0/1 knapsack problems with `min_items`–`max_items` items; answer = optimal total value."""
     if not 1 <= min_items <= max_items:
@@ -262,6 +265,7 @@ def _assignment_pairs(cost: Sequence[Sequence[int]]) -> list[list[int]]:
     return [[int(r) + 1, int(c) + 1] for r, c in zip(rows, cols, strict=True)]
 
 
+@register_dataset("assignment", kind="generator", options=("min_size", "max_size"))
 def assignment(n: int = 20, seed: int = 0, *, min_size: int = 6, max_size: int = 15) -> list[Task]:
     """`n` assignment problems, each an s×s cost matrix with s in `min_size`–`max_size`."""
     if not 1 <= min_size <= max_size:
@@ -303,5 +307,3 @@ def assignment(n: int = 20, seed: int = 0, *, min_size: int = 6, max_size: int =
         )
     return tasks
 
-
-GENERATORS = {"arithmetic": arithmetic, "knapsack": knapsack, "assignment": assignment}

@@ -3,7 +3,8 @@
 Unit tests run on scripted deterministic models (`ModelPool.scripted`): a model's reply is computed
 from the request — the synthetic calibration topics each have one model that answers right (the
 scripted function answers correctly only for its own topic) — so routes, call counts per alias,
-votes and answers are checked exactly. Routers are calibrated for real with the offline
+votes and answers are checked exactly (the orchestration logic; the topics live in
+`tests/systems/avengers_topics.py`). Routers are calibrated for real with the offline
 all-MiniLM-L6-v2 embedder (loaded once per test process). The integration test at the end runs the
 embedded SmolLM2 model: a tiny real sweep, `maslab route calibrate --store`, then the system.
 """
@@ -18,97 +19,21 @@ from typing import Any
 
 import pytest
 
+from maslab.drawing import to_mermaid
 from maslab.errors import ConfigError
 from maslab.method import load_method
 from maslab.models import ModelPool, ScriptedRequest
 from maslab.task import Task
+from tests.systems.avengers_topics import (
+    MODELS,
+    ORACLE,
+    calibration_records,
+    chemistry,
+    held_out_tasks,
+    topic_expert,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-
-# --------------------------------------------------------------------------- synthetic calibration data
-
-ELEMENTS = [("hydrogen", 1), ("helium", 2), ("lithium", 3), ("beryllium", 4), ("boron", 5), ("carbon", 6),
-            ("nitrogen", 7), ("oxygen", 8), ("fluorine", 9), ("neon", 10), ("sodium", 11), ("magnesium", 12),
-            ("aluminium", 13), ("silicon", 14), ("phosphorus", 15), ("sulfur", 16)]
-EVENTS = [("the fall of the Berlin Wall", 1989), ("the Apollo 11 moon landing", 1969),
-          ("the start of the First World War", 1914), ("the end of the Second World War", 1945),
-          ("the storming of the Bastille", 1789), ("the US Declaration of Independence", 1776),
-          ("the sinking of the Titanic", 1912), ("the Battle of Hastings", 1066),
-          ("Columbus's first voyage to the Americas", 1492), ("the Russian October Revolution", 1917),
-          ("the fall of Constantinople", 1453), ("the sealing of Magna Carta", 1215),
-          ("the assassination of John F. Kennedy", 1963), ("the Wall Street Crash", 1929),
-          ("the Chernobyl disaster", 1986), ("the dissolution of the Soviet Union", 1991)]
-SIDES = [(3, 4), (5, 6), (7, 2), (8, 9), (4, 4), (6, 3), (9, 2), (5, 5), (7, 8), (3, 9), (2, 6), (8, 4),
-         (6, 7), (9, 9), (4, 7), (5, 8)]
-
-ORACLE = {"chemistry": "alpha", "history": "beta", "geometry": "gamma"}
-MODELS = ["alpha", "beta", "gamma"]
-
-
-def chemistry(i: int) -> tuple[str, int]:
-    name, z = ELEMENTS[i]
-    return f"What is the atomic number of the chemical element {name}?", z
-
-
-def history(i: int) -> tuple[str, int]:
-    event, year = EVENTS[i]
-    return f"In which year did {event} happen in world history?", year
-
-
-def geometry(i: int) -> tuple[str, int]:
-    a, b = SIDES[i]
-    return f"A rectangle has sides of {a} cm and {b} cm. What is its area in square centimetres?", a * b
-
-
-TOPICS = {"chemistry": chemistry, "history": history, "geometry": geometry}
-CALIBRATION = range(0, 12)  # items 0..11 of every topic calibrate
-HELD_OUT = range(12, 16)  # items 12..15 are new questions
-
-# question text -> (topic, right answer), for the scripted models
-KNOWN: dict[str, tuple[str, int]] = {}
-for _topic, _make in TOPICS.items():
-    for _i in range(16):
-        _q, _a = _make(_i)
-        KNOWN[_q] = (_topic, _a)
-
-
-def calibration_records() -> list[dict[str, Any]]:
-    """The paper's record format; the topic's oracle is always right, another model right on every 4th query."""
-    out = []
-    for topic, make in TOPICS.items():
-        for i in CALIBRATION:
-            q, _ = make(i)
-            lucky = MODELS[(i // 4) % 3]
-            out.append({"query": q, "dataset": topic,
-                        "records": {m: m == ORACLE[topic] or (i % 4 == 0 and m == lucky) for m in MODELS}})
-    return out
-
-
-def held_out_tasks() -> list[Task]:
-    tasks = []
-    for topic, make in TOPICS.items():
-        for i in HELD_OUT:
-            q, a = make(i)
-            tasks.append(Task(id=f"{topic}-{i}", question=q, answer=str(a), metadata={"topic": topic}))
-    return tasks
-
-
-def lookup(prompt: str) -> tuple[str, int] | None:
-    return next((hit for q, hit in KNOWN.items() if q in prompt), None)
-
-
-def topic_expert(req: ScriptedRequest) -> str:
-    """Right ("Answer: <n>") only on its own topic, else a wrong number; the aggregator repeats the first result."""
-    if req.role == "aggregator":
-        m = re.search(r"Answer: (-?\d+)", req.transcript)
-        return f"Having compared the responses: Answer: {m.group(1) if m else 0}"
-    hit = lookup(req.prompt)
-    if hit is None:
-        return f"I do not know that topic ({req.alias}).\nAnswer: 0"
-    topic, right = hit
-    if ORACLE[topic] == req.alias:
-        return f"Reasoning about it step by step.\nAnswer: {right}"
-    return f"My best guess.\nAnswer: {right + 1 + MODELS.index(req.alias)}"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +43,15 @@ def records_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def fresh_router_cache():
-    """Routers are cached per process and records path; this test needs an empty cache."""
-    from maslab.agents.avengers import clear_router_cache
+@pytest.fixture(scope="module")
+def router_dir(records_file, tmp_path_factory) -> Path:
+    """The router calibrated offline on the synthetic records (K = 3, real MiniLM), saved as artefacts."""
+    from maslab.routers.avengers import calibrate, load_records
+    from maslab.routers.embeddings import SentenceTransformerEmbedder
 
-    clear_router_cache()
-    yield
-    clear_router_cache()
+    out = tmp_path_factory.mktemp("router") / "router"
+    calibrate(load_records(records_file), SentenceTransformerEmbedder(), k=3, seed=42).save(out, heatmap=False)
+    return out
 
 
 def pool(fn: Any = topic_expert, *aliases: str) -> ModelPool:
@@ -139,8 +65,8 @@ def by_alias(solution: Any) -> dict[str, int]:
 # --------------------------------------------------------------------------- routing to the oracle
 
 
-async def test_held_out_questions_go_to_their_topic_oracle_and_are_answered_right(records_file):
-    method = load_method("avengers", records=str(records_file), k=3)
+async def test_held_out_questions_go_to_their_topic_oracle_and_are_answered_right(router_dir):
+    method = load_method("avengers", router=str(router_dir))
     p = pool()
     for task in held_out_tasks():
         solution = await method.solve(task, pool=p)
@@ -154,31 +80,31 @@ async def test_held_out_questions_go_to_their_topic_oracle_and_are_answered_righ
     assert p.ledger.snapshot().calls == 10 * len(held_out_tasks())
 
 
-async def test_samples_are_parallel_distinct_sample_indices_at_the_configured_temperature(records_file):
+async def test_samples_are_parallel_distinct_sample_indices_at_the_configured_temperature(router_dir):
     seen: list[tuple[int, Any]] = []
 
     def fn(req: ScriptedRequest) -> str:
         seen.append((req.sample_index, req.params.get("temperature")))
         return topic_expert(req)
 
-    method = load_method("avengers", records=str(records_file), k=3, samples=6)
+    method = load_method("avengers", router=str(router_dir), samples=6)
     await method.solve(held_out_tasks()[0], pool=pool(fn))
     assert sorted(seen) == [(k, 0.7) for k in range(6)]
 
 
-async def test_the_expert_sees_the_reference_prompt_with_its_answer_format(records_file):
+async def test_the_expert_sees_the_reference_prompt_with_its_answer_format(router_dir):
     prompts: list[str] = []
 
     def fn(req: ScriptedRequest) -> str:
         prompts.append(req.prompt)
         return topic_expert(req)
 
-    method = load_method("avengers", records=str(records_file), k=3, samples=1)
+    method = load_method("avengers", router=str(router_dir), samples=1)
     await method.solve(Task(question=chemistry(13)[0], domain="math"), pool=pool(fn))
     assert "\\boxed{$ANSWER}" in prompts[0] and chemistry(13)[0] in prompts[0]
     await method.solve(Task(question=chemistry(13)[0], choices=["12", "14", "16"]), pool=pool(fn))
     assert "where LETTER is one of A, B, C" in prompts[1] and "(C) 16" in prompts[1]
-    plain = load_method("avengers", records=str(records_file), k=3, samples=1, prompt_template="plain")
+    plain = load_method("avengers", router=str(router_dir), samples=1, prompt_template="plain")
     await plain.solve(Task(question=chemistry(13)[0]), pool=pool(fn))
     assert prompts[2] == chemistry(13)[0]
 
@@ -190,50 +116,50 @@ def by_sample(replies: list[str]) -> Any:
     return lambda req: replies[req.sample_index]
 
 
-async def test_faithful_and_default_vote_modes(records_file):
+async def test_faithful_and_default_vote_modes(router_dir):
     task = Task(question=chemistry(12)[0], domain="math")
     replies = ["So Answer: 0.5", "Hence Answer: \\frac12", "Thus Answer: 7", "Answer: 1/2", "Finally Answer: 7"]
-    faithful = await load_method("avengers", records=str(records_file), k=3, samples=5, vote_mode="faithful").solve(
+    faithful = await load_method("avengers", router=str(router_dir), samples=5, vote_mode="faithful").solve(
         task, pool=pool(by_sample(replies)))
     assert faithful.metadata["vote"]["answer"] == "7" and faithful.answer == "Thus Answer: 7"  # raw strings: 7 has 2
-    default = await load_method("avengers", records=str(records_file), k=3, samples=5).solve(
+    default = await load_method("avengers", router=str(router_dir), samples=5).solve(
         task, pool=pool(by_sample(replies)))
     assert default.metadata["vote"]["answer"] == "0.5" and default.answer == "So Answer: 0.5"  # 0.5 = 1/2: 3 votes
     assert default.metadata["consistency"] == pytest.approx(0.6)
 
     empties = ["I am not sure about this one.", "No idea here, sorry about that.", "Answer: 4"]
-    faithful = await load_method("avengers", records=str(records_file), k=3, samples=3, vote_mode="faithful").solve(
+    faithful = await load_method("avengers", router=str(router_dir), samples=3, vote_mode="faithful").solve(
         task, pool=pool(by_sample(empties)))
     assert faithful.metadata["vote"]["answer"] == "" and faithful.answer == empties[0]  # empty extractions win
-    default = await load_method("avengers", records=str(records_file), k=3, samples=3).solve(
+    default = await load_method("avengers", router=str(router_dir), samples=3).solve(
         task, pool=pool(by_sample(empties)))
     assert default.metadata["vote"]["answer"] == "4" and default.answer == "Answer: 4"
 
 
-async def test_default_mode_falls_back_to_generic_extraction_and_multiple_choice_letters(records_file):
+async def test_default_mode_falls_back_to_generic_extraction_and_multiple_choice_letters(router_dir):
     task = Task(question=chemistry(12)[0], domain="math")
     replies = ["The total is 13.\n#### 13", "so it is 12", "#### 13"]
-    solution = await load_method("avengers", records=str(records_file), k=3, samples=3).solve(
+    solution = await load_method("avengers", router=str(router_dir), samples=3).solve(
         task, pool=pool(by_sample(replies)))
     assert solution.metadata["vote"]["answer"] == "13" and solution.answer == replies[0]
-    faithful = await load_method("avengers", records=str(records_file), k=3, samples=3, vote_mode="faithful").solve(
+    faithful = await load_method("avengers", router=str(router_dir), samples=3, vote_mode="faithful").solve(
         task, pool=pool(by_sample(replies)))
     assert faithful.metadata["vote"]["answer"] == ""  # the reference extraction finds nothing in "####"
 
     mcq = Task(question=chemistry(12)[0], choices=["11", "12", "13", "14", "15", "16"])
     letters = ["Answer: F", "Answer: C", "I pick it. Answer: (C)", "Answer: Z"]
-    solution = await load_method("avengers", records=str(records_file), k=3, samples=4).solve(
+    solution = await load_method("avengers", router=str(router_dir), samples=4).solve(
         mcq, pool=pool(by_sample(letters)))
     assert solution.metadata["vote"]["answer"] == "C" and solution.answer == "Answer: C"
 
 
-async def test_code_tasks_are_not_voted_and_draw_only_sample_zero(records_file):
+async def test_code_tasks_are_not_voted_and_draw_only_sample_zero(router_dir):
     task = Task(question="def add(a, b):\n    '''Add two numbers.'''", domain="code")
 
     def fn(req: ScriptedRequest) -> str:
         return f"def add(a, b):\n    return a + b  # sample {req.sample_index}"
 
-    solution = await load_method("avengers", records=str(records_file), k=3).solve(task, pool=pool(fn))
+    solution = await load_method("avengers", router=str(router_dir)).solve(task, pool=pool(fn))
     assert solution.usage.calls == 1 and solution.answer.endswith("# sample 0")
     assert solution.metadata["vote"] is None
 
@@ -249,8 +175,8 @@ def switch_script(first: list[str], second: str) -> Any:
 
 
 @pytest.mark.parametrize("mode", ["paper", "lazy_weighted"])
-async def test_model_switch_keeps_a_consistent_first_model(records_file, mode):
-    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch", mode=mode)
+async def test_model_switch_keeps_a_consistent_first_model(router_dir, mode):
+    method = load_method("avengers", router=str(router_dir), generator="model_switch", mode=mode)
     task = held_out_tasks()[0]  # chemistry: alpha first, then beta
     solution = await method.solve(task, pool=pool(switch_script(["Answer: 12"] * 5, "Answer: 99")))
     assert solution.metadata["models"] == ["alpha", "beta"]
@@ -259,8 +185,8 @@ async def test_model_switch_keeps_a_consistent_first_model(records_file, mode):
     assert solution.metadata["vote"]["answer"] == "12" and solution.answer == "Answer: 12"
 
 
-async def test_model_switch_votes_over_the_union_when_the_first_model_is_inconsistent(records_file):
-    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch")
+async def test_model_switch_votes_over_the_union_when_the_first_model_is_inconsistent(router_dir):
+    method = load_method("avengers", router=str(router_dir), generator="model_switch")
     first = ["Answer: 1", "Answer: 1", "Answer: 2", "Answer: 2", "Answer: 3"]  # consistency 0.4 < 0.8
     solution = await method.solve(held_out_tasks()[0], pool=pool(switch_script(first, "Answer: 99")))
     assert by_alias(solution) == {"alpha": 5, "beta": 5}
@@ -272,8 +198,8 @@ async def test_model_switch_votes_over_the_union_when_the_first_model_is_inconsi
     assert mixed.metadata["vote"]["answer"] == "2" and mixed.answer == "Answer: 2"
 
 
-async def test_lazy_weighted_model_switch_samples_the_second_model_only_when_needed(records_file):
-    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch", mode="lazy_weighted",
+async def test_lazy_weighted_model_switch_samples_the_second_model_only_when_needed(router_dir):
+    method = load_method("avengers", router=str(router_dir), generator="model_switch", mode="lazy_weighted",
                          consistency_rate_threshold=0.8)
     first = ["Answer: 1", "Answer: 1", "Answer: 1", "Answer: 2", "Answer: 3"]  # 0.6: switch
     second = "Answer: 5"
@@ -285,33 +211,33 @@ async def test_lazy_weighted_model_switch_samples_the_second_model_only_when_nee
     assert solution.metadata["vote"]["answer"] == "5"
 
 
-async def test_model_switch_with_one_callable_model_is_self_consistency(records_file):
-    method = load_method("avengers", records=str(records_file), k=3, generator="model_switch")
+async def test_model_switch_with_one_callable_model_is_self_consistency(router_dir):
+    method = load_method("avengers", router=str(router_dir), generator="model_switch")
     solution = await method.solve(held_out_tasks()[0], pool=pool(topic_expert, "alpha"))
     assert by_alias(solution) == {"alpha": 10} and solution.metadata["models"] == ["alpha"]
     assert "switch" not in solution.metadata and solution.metadata["vote"]["answer"] == held_out_tasks()[0].answer
 
 
-async def test_routing_on_the_templated_prompt(records_file):
-    method = load_method("avengers", records=str(records_file), k=3, samples=1, route_on="prompt")
+async def test_routing_on_the_templated_prompt(router_dir):
+    method = load_method("avengers", router=str(router_dir), samples=1, route_on="templated")
     solution = await method.solve(held_out_tasks()[0], pool=pool())
     assert solution.metadata["models"][0] in MODELS and solution.usage.calls == 1
 
 
-async def test_direct_makes_one_call_at_temperature_0_2(records_file):
+async def test_direct_makes_one_call_at_temperature_0_2(router_dir):
     temps: list[Any] = []
 
     def fn(req: ScriptedRequest) -> str:
         temps.append(req.params.get("temperature"))
         return topic_expert(req)
 
-    solution = await load_method("avengers", records=str(records_file), k=3, generator="direct").solve(
+    solution = await load_method("avengers", router=str(router_dir), generator="direct").solve(
         held_out_tasks()[5], pool=pool(fn))
     assert solution.usage.calls == 1 and temps == [0.2]
     assert solution.metadata["vote"]["answer"] == held_out_tasks()[5].answer
 
 
-async def test_aggregation_calls_each_routed_expert_once_then_the_aggregator(records_file):
+async def test_aggregation_calls_each_routed_expert_once_then_the_aggregator(router_dir):
     seen: list[ScriptedRequest] = []
 
     def fn(req: ScriptedRequest) -> str:
@@ -319,7 +245,7 @@ async def test_aggregation_calls_each_routed_expert_once_then_the_aggregator(rec
         return topic_expert(req)
 
     task = held_out_tasks()[4]  # history: beta first
-    solution = await load_method("avengers", records=str(records_file), k=3, generator="aggregation", top_n=2).solve(
+    solution = await load_method("avengers", router=str(router_dir), generator="aggregation", top_n=2).solve(
         task, pool=pool(fn))
     assert solution.usage.calls == 3
     roles = Counter(r.role for r in seen)
@@ -330,26 +256,26 @@ async def test_aggregation_calls_each_routed_expert_once_then_the_aggregator(rec
     assert "aggregation agent" in agg.system
     assert solution.metadata["vote"]["answer"] == task.answer
 
-    assigned = await load_method("avengers", records=str(records_file), k=3, generator="aggregation", top_n=3,
+    assigned = await load_method("avengers", router=str(router_dir), generator="aggregation", top_n=3,
                                  roles={"aggregator": "gamma"}).solve(task, pool=pool(fn))
     assert assigned.usage.calls == 4 and by_alias(assigned)["gamma"] == 2  # gamma: one expert + the aggregator
 
 
-async def test_moa_runs_its_layers_then_the_aggregator(records_file):
+async def test_moa_runs_its_layers_then_the_aggregator(router_dir):
     seen: list[ScriptedRequest] = []
 
     def fn(req: ScriptedRequest) -> str:
         seen.append(req)
         return topic_expert(req)
 
-    solution = await load_method("avengers", records=str(records_file), k=3, generator="moa", top_n=2).solve(
+    solution = await load_method("avengers", router=str(router_dir), generator="moa", top_n=2).solve(
         held_out_tasks()[0], pool=pool(fn))
     assert solution.usage.calls == 3 * 2 + 1
     assert Counter(r.role for r in seen) == {"expert": 6, "aggregator": 1}
     refined = [r for r in seen if r.role == "expert" and "Original question:" in r.prompt]
     assert len(refined) == 4 and all("### Result of alpha" in r.prompt for r in refined)
     assert all(r.params["temperature"] == 0.2 for r in seen)
-    one = await load_method("avengers", records=str(records_file), k=3, generator="moa", top_n=2, moa_layers=1).solve(
+    one = await load_method("avengers", router=str(router_dir), generator="moa", top_n=2, moa_layers=1).solve(
         held_out_tasks()[0], pool=pool(fn))
     assert one.usage.calls == 2 + 1
 
@@ -368,11 +294,11 @@ def test_long_responses_are_cut_from_the_front_to_the_budget():
 # --------------------------------------------------------------------------- random routing, model maps, artefacts
 
 
-async def test_random_routing_spreads_over_models_and_is_reproducible_per_seed(records_file):
+async def test_random_routing_spreads_over_models_and_is_reproducible_per_seed(router_dir):
     tasks = [Task(id=f"t{i}", question=chemistry(i % 16)[0]) for i in range(24)]
 
     async def routes(seed: int) -> list[str]:
-        method = load_method("avengers", records=str(records_file), k=3, routing="random", samples=1, seed=seed)
+        method = load_method("avengers", router=str(router_dir), routing="random", samples=1, seed=seed)
         out = []
         for t in tasks:
             s = await method.solve(t, pool=pool())
@@ -386,8 +312,8 @@ async def test_random_routing_spreads_over_models_and_is_reproducible_per_seed(r
     assert set(first) == set(MODELS)  # chemistry questions, yet every model is drawn
 
 
-async def test_model_map_sends_router_ids_to_pool_aliases(records_file):
-    method = load_method("avengers", records=str(records_file), k=3, samples=2,
+async def test_model_map_sends_router_ids_to_pool_aliases(router_dir):
+    method = load_method("avengers", router=str(router_dir), samples=2,
                          model_map={"alpha": "qwen", "beta": "llama", "gamma": "mistral"})
 
     def fn(req: ScriptedRequest) -> str:
@@ -398,8 +324,8 @@ async def test_model_map_sends_router_ids_to_pool_aliases(records_file):
     assert solution.metadata["aliases"] == ["qwen"]
 
 
-async def test_only_models_the_pool_can_call_are_candidates(records_file):
-    method = load_method("avengers", records=str(records_file), k=3, samples=2)
+async def test_only_models_the_pool_can_call_are_candidates(router_dir):
+    method = load_method("avengers", router=str(router_dir), samples=2)
     solution = await method.solve(held_out_tasks()[0], pool=pool(topic_expert, "beta", "gamma"))  # no alpha
     assert solution.metadata["route"]["candidates"] == ["beta", "gamma"]
     assert set(by_alias(solution)) <= {"beta", "gamma"}
@@ -407,93 +333,81 @@ async def test_only_models_the_pool_can_call_are_candidates(records_file):
         await method.solve(held_out_tasks()[0], pool=ModelPool.scripted(topic_expert, "other"))
 
 
-async def test_saved_and_loaded_router_routes_identically_through_the_system(records_file, tmp_path,
-                                                                            fresh_router_cache):
+async def test_saved_and_loaded_router_routes_identically_through_the_system(router_dir):
     from maslab.agents.avengers import Avengers
+    from maslab.routers.avengers import Router
 
-    calibrated = load_method("avengers", records=str(records_file), k=3, samples=1)
-    router = calibrated.get_router()  # type: ignore[attr-defined]
-    router.save(tmp_path / "router")
-    loaded = load_method("avengers", router=str(tmp_path / "router"), samples=1)
-    injected = Avengers.with_router(router, samples=1)
+    loaded = load_method("avengers", router=str(router_dir), samples=1)
+    injected = Avengers.with_router(Router.load(router_dir), samples=1)
     for task in [*held_out_tasks(), Task(question="Which planet is the largest in the solar system?")]:
-        a = await calibrated.solve(task, pool=pool())
         b = await loaded.solve(task, pool=pool())
         c = await injected.solve(task, pool=pool())
-        assert a.metadata["route"] == b.metadata["route"] == c.metadata["route"]
-        assert a.answer == b.answer == c.answer
+        assert b.metadata["route"] == c.metadata["route"]
+        assert b.answer == c.answer
 
 
-async def test_records_are_calibrated_once_per_process(records_file, monkeypatch, fresh_router_cache):
-    import maslab.routers.avengers as ra
+async def test_the_router_directory_is_loaded_once_per_system(router_dir, monkeypatch):
+    import asyncio
+
+    from maslab.routers.avengers import Router
 
     calls = []
-    real = ra.calibrate
+    real = Router.load
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ra, "calibrate", counting)
-    import asyncio
-
-    method = load_method("avengers", records=str(records_file), k=3, samples=1)
-    other = load_method("avengers", records=str(records_file), k=3, samples=2)
-    await asyncio.gather(*(m.solve(t, pool=pool()) for m in (method, other) for t in held_out_tasks()))
+    monkeypatch.setattr(Router, "load", counting)
+    method = load_method("avengers", router=str(router_dir), samples=1)
+    await asyncio.gather(*(method.solve(t, pool=pool()) for t in held_out_tasks()))
     assert len(calls) == 1
-    await load_method("avengers", records=str(records_file), k=2, samples=1).solve(held_out_tasks()[0], pool=pool())
-    assert len(calls) == 2  # another K is another router
 
 
 # --------------------------------------------------------------------------- configuration and drawing
 
 
-def test_configuration_errors_are_clear(records_file, tmp_path):
+def test_configuration_errors_are_clear(router_dir, tmp_path):
     with pytest.raises(ConfigError, match="roles.expert.*model_map"):
-        load_method("avengers", records=str(records_file), roles={"expert": "alpha"})
-    with pytest.raises(ConfigError, match="either `router`.*not both"):
-        load_method("avengers", records=str(records_file), router=str(tmp_path))
-    with pytest.raises(ConfigError, match="records: .*no file 'nope.jsonl' \\(looked in: "):
-        load_method("avengers", records="nope.jsonl")
+        load_method("avengers", router=str(router_dir), roles={"expert": "alpha"})
+    with pytest.raises(ConfigError, match="records"):  # run-time calibration is gone: calibrate offline
+        load_method("avengers", records="calibration.jsonl")
     with pytest.raises(ConfigError, match="router: .*no directory"):
         load_method("avengers", router=str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="generator"):
         load_method("avengers", generator="fast_slow")
 
 
-async def test_missing_router_and_bad_records_fail_before_any_model_call(tmp_path):
+async def test_a_missing_router_fails_before_any_model_call(tmp_path):
     p = pool()
-    with pytest.raises(ConfigError, match="needs `router`.*or `records`"):
+    with pytest.raises(ConfigError, match="needs `router`"):
         await load_method("avengers").solve(held_out_tasks()[0], pool=p)
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"query": "q", "dataset": "d", "records": {}}\n')
-    with pytest.raises(ConfigError, match="bad.jsonl:1: records"):
-        await load_method("avengers", records=str(bad)).solve(held_out_tasks()[0], pool=p)
+    (tmp_path / "broken").mkdir()
+    with pytest.raises(ConfigError, match="cannot load the router"):
+        await load_method("avengers", router=str(tmp_path / "broken")).solve(held_out_tasks()[0], pool=p)
     assert p.ledger.snapshot().calls == 0
 
 
 @pytest.mark.parametrize("generator", ["self_consistency", "model_switch", "direct", "aggregation", "moa"])
 def test_the_graph_draws_without_a_pool_or_router(generator):
-    text = load_method("avengers", generator=generator, mode="lazy_weighted").mermaid()
+    text = to_mermaid(load_method("avengers", generator=generator, mode="lazy_weighted"))
     for node in ("route", "generate", "vote"):
         assert f"{node}({node})" in text
     assert ("vote -.-> generate" in text) == (generator == "model_switch")
 
 
-def test_relative_paths_resolve_in_the_working_directory_then_the_workflows_folder(tmp_path, monkeypatch):
-    from maslab.agents.avengers import WORKFLOWS_DIR, resolve_path
+def test_a_relative_router_path_resolves_against_the_workflow_file(tmp_path, monkeypatch):
+    from maslab.workflow import load_workflow
 
-    monkeypatch.chdir(tmp_path)
-    assert resolve_path("data/avengers_smol_records.jsonl") == (WORKFLOWS_DIR / "data" / "avengers_smol_records.jsonl")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "avengers_smol_records.jsonl").write_text("{}\n")
-    assert resolve_path("data/avengers_smol_records.jsonl") == tmp_path / "data" / "avengers_smol_records.jsonl"
+    monkeypatch.chdir(tmp_path)  # not the repository: the path is read relative to the workflow file
+    method = load_workflow(REPO / "workflows" / "avengers.yaml", aliases=["smol"]).to_method()
+    assert Path(method.config.router) == (REPO / "workflows" / "data" / "avengers_smol_router").resolve()
 
 
 async def test_the_shipped_workflow_routes_to_smol(monkeypatch, tmp_path):
     from maslab.workflow import load_workflow
 
-    monkeypatch.chdir(tmp_path)  # the records path resolves through the repository's workflows/ folder
+    monkeypatch.chdir(tmp_path)  # the router path resolves against the workflow file
     workflow = load_workflow(REPO / "workflows" / "avengers.yaml", aliases=["smol"])
     solution = await workflow.to_method().solve(Task(question="What is 6 times 7?"),
                                                pool=ModelPool.scripted(lambda r: "6 x 7 = 42. Answer: 42", "smol"))

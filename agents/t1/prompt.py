@@ -1,20 +1,18 @@
-"""The T1-Agent prompt (tool config, instructions, output format, examples, conversation, cache) and reply parser.
+"""The T1-Agent prompt: tool config, instructions, output format, examples, conversation, cache.
 
 Structure from arXiv 2505.16986 §T1-Agent: a system role ("expert travel planner writing Python
 with the tools") and a user prompt with the sections ``# TOOL CONFIG``, ``# INSTRUCTIONS``,
 ``# OUTPUT FORMAT``, ``# EXAMPLES``, ``# CONVERSATION`` (up to the current user turn) and
 ``# CACHE`` (the cache summary). The wording is ours (the paper paraphrases its instructions; the
-tool-config block is not published). `parse_reply` extracts ``<REASONING>``/``<CODE>`` and
-tolerates a missing reasoning block, a missing closing tag and stray markdown fences.
+tool-config block is not published). Replies are read by `maslab.tools.travel.analysis.parse_reply`.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from maslab.tools.travel.cache import ToolCache
@@ -27,15 +25,14 @@ __all__ = [
     "INSTRUCTIONS",
     "OUTPUT_FORMAT",
     "SYSTEM_PROMPT",
-    "ParsedReply",
     "PromptExample",
     "T1Prompt",
     "build_prompt",
     "default_examples",
-    "parse_reply",
     "render_cache",
     "render_conversation",
     "tool_config",
+    "tool_names",
 ]
 
 SYSTEM_PROMPT = (
@@ -91,22 +88,45 @@ def _type_text(t: Any) -> str:
     return getattr(t, "__name__", str(t))
 
 
-def tool_config() -> str:
-    """The ``# TOOL CONFIG`` block: every tool with its signature, parameters and return value."""
+def tool_names(domains: Sequence[str]) -> list[str]:
+    """The tools of `domains` (all tools for none), search_nearest for several, and the common tools."""
+    names: list[str] = []
+    for category, tools in TOOL_CATEGORIES.items():
+        if (not domains or category in domains or category == "common"
+                or (category == "multi-domain" and len(domains) > 1)):
+            names += tools
+    return names
+
+
+def tool_config(names: Collection[str] | None = None, detail: Literal["full", "signatures"] = "full") -> str:
+    """The ``# TOOL CONFIG`` block for `names` (default: every tool), grouped by category.
+
+    ``full``: each tool's signature, description and one line per parameter (the spec's prompt);
+    ``signatures``: one signature line with its description per tool (for small context windows).
+    """
+    keep = set(TOOL_SPECS) if names is None else set(names)
     lines: list[str] = []
-    for category, names in TOOL_CATEGORIES.items():
+    for category, tools in TOOL_CATEGORIES.items():
+        chosen = [n for n in tools if n in keep]
+        if not chosen:
+            continue
         lines.append(f"## {category}")
-        for name in names:
+        for name in chosen:
             spec = TOOL_SPECS[name]
-            sig = []
-            for p, f in spec.args_model.model_fields.items():
-                sig.append(p if f.is_required() else f"{p}={f.default!r}")
+            fields = spec.args_model.model_fields
+            if detail == "signatures":
+                params = [f"{p}: {_type_text(f.annotation)}" + ("" if f.is_required() else f" = {f.default!r}")
+                          for p, f in fields.items()]
+                lines.append(f"{name}({', '.join(params)}) -> {spec.returns}  # {spec.description}")
+                continue
+            sig = [p if f.is_required() else f"{p}={f.default!r}" for p, f in fields.items()]
             lines.append(f"{name}({', '.join(sig)}) -> {spec.returns}")
             lines.append(f"    {spec.description}")
-            for p, f in spec.args_model.model_fields.items():
+            for p, f in fields.items():
                 need = "required" if f.is_required() else "optional"
                 lines.append(f"    - {p} ({_type_text(f.annotation)}; {need}): {f.description or ''}")
-        lines.append("")
+        if detail == "full":
+            lines.append("")
     return "\n".join(lines).rstrip()
 
 
@@ -173,13 +193,16 @@ def build_prompt(
     *,
     examples: Sequence[PromptExample] | None = None,
     with_reasoning: bool = True,
+    tools: Collection[str] | None = None,
+    tool_detail: Literal["full", "signatures"] = "full",
 ) -> T1Prompt:
     """The prompt for one user turn.
 
     `conversation` is a `Dialogue` (then `turn_index` picks the user turn; the conversation shown
     stops there) or the list of turns already cut. `cache` is the cache (or its summary) before
     the turn. `examples` default to none (pass `default_examples()` for few-shot);
-    ``with_reasoning=False`` asks for ``<CODE>`` only (the paper's SFT format).
+    ``with_reasoning=False`` asks for ``<CODE>`` only (the paper's SFT format). `tools` and
+    `tool_detail` choose what the ``# TOOL CONFIG`` section lists (`tool_config`).
     """
     if isinstance(conversation, Dialogue):
         idx = turn_index if turn_index is not None else conversation.user_turn_indices()[-1]
@@ -191,7 +214,7 @@ def build_prompt(
     fmt = OUTPUT_FORMAT if with_reasoning else (
         "Reply with your code only, in exactly this format and without markdown fences:\n<CODE>\npython code\n</CODE>")
     parts = [
-        "# TOOL CONFIG", tool_config(), "",
+        "# TOOL CONFIG", tool_config(tools, tool_detail), "",
         "# INSTRUCTIONS", "\n".join(f"{i}. {s}" for i, s in enumerate(INSTRUCTIONS, 1)), "",
         "# OUTPUT FORMAT", fmt, "",
     ]
@@ -199,42 +222,3 @@ def build_prompt(
         parts += ["# EXAMPLES", "\n\n".join(e.render(i, with_reasoning) for i, e in enumerate(examples, 1)), ""]
     parts += ["# CONVERSATION", render_conversation(turns), "", "# CACHE", render_cache(cache)]
     return T1Prompt(system=SYSTEM_PROMPT, user="\n".join(parts))
-
-
-# ---------------------------------------------------------------------------------------------
-# parsing replies
-
-
-class ParsedReply(BaseModel):
-    reasoning: str | None = None
-    code: str
-    had_code_tag: bool
-
-
-_REASONING = re.compile(r"<REASONING>(.*?)(?:</REASONING>|(?=<CODE>)|\Z)", re.S | re.I)
-_CODE = re.compile(r"<CODE>(.*?)(?:</CODE>|\Z)", re.S | re.I)
-_FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n?(.*?)(?:```|\Z)", re.S | re.I)
-
-
-def _strip_fences(code: str) -> str:
-    code = code.strip()
-    m = _FENCE.search(code)
-    if m and code.startswith("```"):
-        code = m.group(1)
-    code = re.sub(r"^\s*```[a-zA-Z]*\s*$", "", code, flags=re.M)  # stray fence lines
-    return code.strip()
-
-
-def parse_reply(text: str) -> ParsedReply:
-    """Split a model reply into reasoning and code; tolerant of missing tags and stray fences."""
-    text = text or ""
-    rm = _REASONING.search(text)
-    reasoning = rm.group(1).strip() if rm else None
-    cm = _CODE.search(text)
-    if cm:
-        return ParsedReply(reasoning=reasoning, code=_strip_fences(cm.group(1)), had_code_tag=True)
-    rest = _REASONING.sub("", text) if rm else text
-    rest = re.sub(r"</?(REASONING|CODE)>", "", rest, flags=re.I)
-    fm = _FENCE.search(rest)
-    code = fm.group(1) if fm else rest
-    return ParsedReply(reasoning=reasoning, code=_strip_fences(code), had_code_tag=False)

@@ -15,26 +15,28 @@ import time
 from pathlib import Path
 
 import pytest
-from maslab.agents.t1 import T1Answer, plan_graph_data, plan_mermaid
-from maslab.tools.travel.dataset import dialogue_from_task
-from maslab.tools.travel.dialogues import CATEGORIES, Dialogue, DialogueTurn
-from maslab.tools.travel.kb import get_kb
-from maslab.tools.travel.metrics import TurnScore, aggregate
-from maslab.tools.travel.prompt import render_conversation
-from maslab.tools.travel.tools import NO_PLANNING
 
+from maslab.agents.t1.prompt import render_conversation
 from maslab.bench.datasets import load_dataset
 from maslab.bench.scorers import Score, get_scorer, score_for
 from maslab.bench.store import ResultStore
 from maslab.bench.sweep import load_sweep, run_sweep
+from maslab.bench.t1.answer import T1Answer
+from maslab.bench.t1.dataset import dialogue_from_task
+from maslab.bench.t1.metrics import TurnScore, aggregate
+from maslab.drawing import to_mermaid
 from maslab.errors import ModelCallError
 from maslab.method import load_method
 from maslab.models import ModelPool
 from maslab.task import Solution, Task
+from maslab.tools.travel.analysis import plan_graph_data, plan_mermaid
+from maslab.tools.travel.dialogues import CATEGORIES, Dialogue, DialogueTurn
+from maslab.tools.travel.kb import get_kb
+from maslab.tools.travel.tools import NO_PLANNING
 from maslab.workflow import load_workflow
 from tests.t1_planted import two_flight_turns
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ["# TOOL CONFIG", "# INSTRUCTIONS", "# OUTPUT FORMAT", "# EXAMPLES", "# CONVERSATION", "# CACHE"]
 METRICS = ("tool_accuracy", "tool_precision", "tool_recall", "tool_f1", "param_accuracy", "param_precision",
            "param_recall", "param_f1", "exec_success", "cache_em")
@@ -88,7 +90,7 @@ class Script:
 async def solve_all(tasks: list[Task], pool: ModelPool, **params) -> list[tuple[Solution, Score]]:
     method = load_method("t1_agent", roles={"planner": "smol"}, **params)
     solutions = await asyncio.gather(*(method.solve(t, pool=pool) for t in tasks))
-    scores = await asyncio.gather(*(score_for(t).score(t, s.answer) for t, s in zip(tasks, solutions, strict=True)))
+    scores = await asyncio.gather(*(score_for(t).score(t, s) for t, s in zip(tasks, solutions, strict=True)))
     return list(zip(solutions, scores, strict=True))
 
 
@@ -156,7 +158,7 @@ async def test_gold_code_scores_100_on_every_metric_in_both_cache_modes(tasks9):
         for m in METRICS:
             assert metrics[m] == pytest.approx(100.0), (task.id, m)
         assert metrics["errors"] == {} and score.detail["n_turns"] == len(users)
-        answer = T1Answer.model_validate_json(solution.answer)
+        answer = T1Answer.model_validate(solution.metadata["t1"])
         assert [r.turn_index for r in answer.turns] == users
         for rec, ts in zip(answer.turns, score.detail["turns"], strict=True):
             kinds.add(ts["gold_kind"])
@@ -231,7 +233,7 @@ async def test_planted_mistakes_score_what_the_hand_computation_says(fx):
     assert b.detail["metrics"]["param_f1"] == pytest.approx(100 * (1 + 0.4) / 2)
     assert b.detail["metrics"]["exec_success"] == pytest.approx(100.0) and b.detail["metrics"]["cache_em"] == 100.0
     # another headline, chosen by scorer option
-    assert (await get_scorer("t1", headline="param_f1").score(fx["a"], sol_a.answer)).value == pytest.approx(
+    assert (await get_scorer("t1", headline="param_f1").score(fx["a"], sol_a)).value == pytest.approx(
         (2 / 3 + 0.4) / 2)
 
     # rollout: turn 1 is the same; turn 2 now starts from the agent's empty cache (turn 1 saved nothing), so
@@ -265,7 +267,7 @@ async def test_a_validation_error_goes_back_to_the_model_and_is_counted(fx):
     assert len(seen) == 1
     assert "Execution failed (validation_error)" in seen[0]
     assert "ValidationError in search_flights" in seen[0] and "departure_date" in seen[0]
-    answer = T1Answer.model_validate_json(sol.answer)
+    answer = T1Answer.model_validate(sol.metadata["t1"])
     first = answer.turns[0]
     assert [(x.ok, x.error_category) for x in first.attempts] == [(False, "validation_error")]
     assert first.code == fx["gold1"] and first.execution.ok
@@ -275,7 +277,7 @@ async def test_a_validation_error_goes_back_to_the_model_and_is_counted(fx):
 
     (sol0, score0), = await solve_all([fx["a"]], pool, n_examples=0, repair_rounds=0)  # single shot
     assert len(seen) == 1 and sol0.usage.calls == 2
-    rec = T1Answer.model_validate_json(sol0.answer).turns[0]
+    rec = T1Answer.model_validate(sol0.metadata["t1"]).turns[0]
     assert rec.execution.error_category == "validation_error" and "departure_date" in rec.execution.error
     assert score0.detail["metrics"]["errors"] == {"validation_error": 1}
     assert score0.detail["metrics"]["exec_success"] == 50.0 and len(score0.detail["turns"]) == 2
@@ -333,7 +335,7 @@ async def test_hostile_plans_are_stopped_and_the_dialogue_goes_on(tasks9, tmp_pa
     (sol, score), = await solve_all([task], pool, n_examples=0, timeout=2.0)
     assert time.perf_counter() - start < 60
     assert canary.read_text() == "still here"
-    recs = T1Answer.model_validate_json(sol.answer).turns
+    recs = T1Answer.model_validate(sol.metadata["t1"]).turns
     assert [r.turn_index for r in recs] == users  # every turn planned: the dialogue went on
     loop, imp, mem = (r.execution for r in recs[:3])
     assert not loop.ok and loop.timed_out and loop.error_type == "Timeout"
@@ -365,7 +367,7 @@ async def test_replies_without_reasoning_or_with_fences_still_score(fx):
 
     (sol, score), = await solve_all([fx["a"]], ModelPool.scripted(script, "smol"), n_examples=0)
     assert score.value == 1.0 and score.correct
-    recs = T1Answer.model_validate_json(sol.answer).turns
+    recs = T1Answer.model_validate(sol.metadata["t1"]).turns
     assert [r.had_code_tag for r in recs] == [True, False] and recs[0].reasoning is None
 
 
@@ -376,7 +378,7 @@ async def test_a_failed_model_call_is_recorded_and_the_dialogue_goes_on(fx):
         return wrap(fx["gold2"])
 
     (sol, score), = await solve_all([fx["a"]], ModelPool.scripted(script, "smol"), n_examples=0)
-    first, second = T1Answer.model_validate_json(sol.answer).turns
+    first, second = T1Answer.model_validate(sol.metadata["t1"]).turns
     assert "context window exceeded" in first.model_error and first.code == "" and first.execution is None
     assert second.execution.ok  # gold mode: turn 2 starts from the gold cache
     assert turn(score, 0)["tool_f1"] == 0 and turn(score, 0)["exec_success"] is False
@@ -393,7 +395,8 @@ async def test_the_scorer_reads_a_plain_reply_as_the_last_turn(fx):
     assert good.value == 1.0 and good.detail["answer_format"] == "reply" and good.detail["n_turns"] == 1
     bad = await scorer.score(fx["a"], "I cannot plan that.")
     assert bad.value == 0.0 and not bad.correct
-    other = T1Answer(dialogue_id="elsewhere", cache_mode="gold", turns=[]).model_dump_json()
+    other = Solution(answer="", metadata={"t1": T1Answer(dialogue_id="elsewhere", cache_mode="gold", turns=[])
+                                          .model_dump(mode="json")})
     assert (await scorer.score(fx["a"], other)).error is not None  # an answer for another dialogue
     assert (await scorer.score(Task(question="x", metadata={"scorer": "t1"}), "y")).error is not None
 
@@ -404,7 +407,7 @@ async def test_the_scorer_reads_a_plain_reply_as_the_last_turn(fx):
 
 def test_graphs_workflow_and_plan_mermaid(fx):
     method = load_workflow(REPO / "workflows" / "t1_agent.yaml").to_method()
-    text = method.mermaid()
+    text = to_mermaid(method)
     for node in ("setup", "plan", "execute", "finish"):
         assert node in text
     assert "execute -.-> plan" in text  # the bounded loop over user turns
@@ -444,7 +447,7 @@ async def test_sweep_on_a_scripted_pool_produces_scored_rows(tmp_path):
     for row in rows:
         assert row.status == "ok" and row.score == 1.0 and row.correct
         assert row.score_detail["metrics"]["cache_em"] == 100.0 and row.calls >= 3
-        assert T1Answer.model_validate_json(row.answer).dialogue_id == row.task_id
+        assert T1Answer.model_validate(row.metadata["t1"]).dialogue_id == row.task_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,8 +467,8 @@ async def test_t1_agent_on_the_embedded_model(embedded_pool):
     start = time.perf_counter()
     for task in tasks:
         solution = await method.solve(task, pool=embedded_pool)
-        score = await score_for(task).score(task, solution.answer)
-        answer = T1Answer.model_validate_json(solution.answer)
+        score = await score_for(task).score(task, solution)
+        answer = T1Answer.model_validate(solution.metadata["t1"])
         assert [r.turn_index for r in answer.turns] == dialogue_from_task(task).user_turn_indices()
         assert score.error is None and 0.0 <= score.value <= 1.0
         assert solution.usage.calls >= len(answer.turns)

@@ -1,5 +1,9 @@
 """Turn typed Python functions into LLM tools: JSON schema from hints, validated calls, a registry.
 
+This is runtime machinery; the tool implementations live in `maslab.tools` (the top-level
+`tools/` folder) and in other packages, and reach the default registry through the
+`maslab.tools` entry points (`maslab.plugins`), loaded lazily by name.
+
 `@tool` wraps a sync or async function in a `Tool`. The tool's argument schema is built with
 pydantic from the signature (descriptions come from a Google-style ``Args:`` docstring section),
 and `Tool.call` validates model-produced arguments against it. A call never raises for bad
@@ -12,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import importlib
 import inspect
 import json
 import re
@@ -438,24 +441,30 @@ class ToolRegistry:
             return len(self._tools)
 
 
-_BUILTINS: dict[str, str] = {
-    "calculator": "maslab.tools.calculator:calculator",
-    "python": "maslab.tools.sandbox:python",
-}
+def _plugin_tools() -> dict[str, Any]:
+    """Tool name → its `maslab.tools` entry point (not imported yet)."""
+    from maslab import plugins
+
+    return {ep.name: ep for ep in plugins.entry_points(plugins.TOOLS)}
 
 
 class _DefaultRegistry(ToolRegistry):
-    """The process-wide registry; the built-in tools are imported on first use, not at import."""
+    """The process-wide registry; plug-in tools (`maslab.tools` entry points) are imported on first use."""
 
     def _load(self, name: str) -> None:
-        spec = _BUILTINS.get(name)
-        if spec is None:
+        ep = _plugin_tools().get(name)
+        if ep is None:
             return
         with self._lock:
             if name in self._tools:
                 return
-            module_name, attr = spec.split(":")
-            self.register(getattr(importlib.import_module(module_name), attr))
+            from maslab import plugins
+
+            try:
+                obj = plugins.load(ep)
+            except Exception as exc:
+                raise ToolError(f"tool {name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}") from exc
+            self.register(obj)
 
     def get(self, name: str) -> Tool:
         self._load(name)
@@ -463,15 +472,15 @@ class _DefaultRegistry(ToolRegistry):
 
     def names(self) -> list[str]:
         with self._lock:
-            return sorted(set(self._tools) | set(_BUILTINS))
+            return sorted(set(self._tools) | set(_plugin_tools()))
 
     def __contains__(self, item: object) -> bool:
-        if isinstance(item, str) and item in _BUILTINS:
+        if isinstance(item, str) and item in _plugin_tools():
             return True
         return super().__contains__(item)
 
     def __iter__(self) -> Iterator[Tool]:
-        for name in _BUILTINS:
+        for name in _plugin_tools():
             self._load(name)
         return super().__iter__()
 
@@ -483,5 +492,5 @@ default_registry: ToolRegistry = _DefaultRegistry()
 
 
 def get_tool(name: str) -> Tool:
-    """Look a tool up in the default registry (built-ins `calculator` and `python` load lazily)."""
+    """Look a tool up in the default registry (plug-in tools such as `calculator` and `python` load lazily)."""
     return default_registry.get(name)

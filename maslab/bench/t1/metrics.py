@@ -42,13 +42,12 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from maslab.tools.travel.analysis import Expr, StaticCall, extract_calls
+from pydantic import BaseModel, Field
+
+from maslab.tools.travel.analysis import Expr, StaticCall, extract_calls, is_noop
 from maslab.tools.travel.cache import ToolCache
 from maslab.tools.travel.dialogues import Dialogue, DialogueTurn
 from maslab.tools.travel.execute import ExecutionResult, aexecute_plan, execute_plan
-from maslab.tools.travel.tools import NO_PLANNING
-from pydantic import BaseModel, Field
-
 from maslab.trace import get_logger
 
 log = get_logger(__name__)
@@ -61,7 +60,6 @@ __all__ = [
     "TurnScore",
     "aggregate",
     "evaluate_dialogue",
-    "is_noop",
     "normalize_value",
     "param_counts",
     "prf",
@@ -74,21 +72,10 @@ __all__ = [
 EXCLUDED_TOOLS = frozenset({"save_to_cache", "get_results_from_cache", "seek_information"})
 EXCLUDED_PARAMS = frozenset({"prior_results", "prior_result", "key", "value"})
 CacheMode = Literal["gold", "rollout"]
-_NOOP_DUMP = ast.dump(ast.parse(NO_PLANNING))
 
 
 # ---------------------------------------------------------------------------------------------
 # building blocks
-
-
-def is_noop(code: str | None) -> bool:
-    """Whether `code` is the no-op line ``print("No planning needed")`` (quotes/spacing free)."""
-    if not code:
-        return False
-    try:
-        return ast.dump(ast.parse(code.strip())) == _NOOP_DUMP
-    except SyntaxError:
-        return False
 
 
 def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:

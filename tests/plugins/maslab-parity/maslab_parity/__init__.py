@@ -1,0 +1,1 @@
+"""maslab-parity: a test plug-in (a benchmark and a system) that lives outside maslab."""
