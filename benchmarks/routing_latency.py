@@ -19,6 +19,7 @@ import os
 import time
 
 import numpy as np
+
 from maslab.routers.avengers import CalibrationRecord, Router, calibrate
 from maslab.routers.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 

@@ -1,4 +1,4 @@
-"""The architecture holds: runtime layers, no cycles, and the runtime never imports a plug-in.
+"""The architecture holds: runtime layers, no cycles, the runtime never imports a plug-in, ruff is clean.
 
 `lint-imports` checks the contracts in pyproject.toml (layers cli → workflow/bench → drawing →
 method/graph → agent → models/tool/sandbox/answers → … → messages, forbidden imports, acyclic
@@ -64,3 +64,9 @@ def test_systems_and_benchmarks_never_import_each_other(graph):
                 if graph.chain_exists(importer=a, imported=b, as_packages=True)
                 or graph.chain_exists(importer=b, imported=a, as_packages=True)]
     assert crossing == []
+
+
+def test_the_tree_is_ruff_clean():
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

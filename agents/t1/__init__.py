@@ -79,18 +79,18 @@ import asyncio
 import functools
 from typing import Any, Literal, TypedDict
 
-from maslab.agents.t1.prompt import PromptExample, build_prompt, default_examples, tool_names
-from maslab.tools.travel.analysis import is_noop, parse_reply, plan_graph_data
-from maslab.tools.travel.cache import ToolCache
-from maslab.tools.travel.dialogues import Dialogue, DialogueTurn
-from maslab.tools.travel.execute import ExecutionResult, aexecute_plan
 from pydantic import Field
 
+from maslab.agents.t1.prompt import PromptExample, build_prompt, default_examples, tool_names
 from maslab.errors import MaslabError
 from maslab.graph import END, START, loop_edge, state_graph
 from maslab.messages import Message
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
+from maslab.tools.travel.analysis import is_noop, parse_reply, plan_graph_data
+from maslab.tools.travel.cache import ToolCache
+from maslab.tools.travel.dialogues import Dialogue, DialogueTurn
+from maslab.tools.travel.execute import ExecutionResult, aexecute_plan
 from maslab.trace import current_recorder, get_logger
 
 log = get_logger(__name__)

@@ -15,11 +15,12 @@ import typing
 from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from maslab.tools.travel.cache import ToolCache
 from maslab.tools.travel.dialogues import Dialogue, DialogueTurn, generate_dialogues
 from maslab.tools.travel.kb import KnowledgeBase
 from maslab.tools.travel.tools import NO_PLANNING, TOOL_CATEGORIES, TOOL_SPECS
-from pydantic import BaseModel
 
 __all__ = [
     "INSTRUCTIONS",

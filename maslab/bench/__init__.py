@@ -1,4 +1,4 @@
-"""Benchmarks: datasets, answer extraction, scorers, sweeps, the result store and reports.
+"""The benchmark host: dataset and scorer registries, sweeps, the result store, statistics and reports.
 
     from maslab.bench import load_dataset, get_scorer
     tasks = load_dataset("gsm8k", path="../shared/data/gsm8k_test.jsonl", limit=20)
@@ -12,16 +12,13 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    **dict.fromkeys(["load_dataset", "list_datasets", "shuffle_choices"], "maslab.bench.datasets"),
-    **dict.fromkeys(["arithmetic", "knapsack", "assignment", "knapsack_optimum", "assignment_optimum"],
-                    "maslab.bench.generators"),
-    **dict.fromkeys(["extract_number", "extract_choice", "extract_boxed", "extract_code", "math_equal"],
-                    "maslab.bench.extract"),
-    **dict.fromkeys(["Score", "Scorer", "get_scorer", "score_for", "register_scorer", "SCORERS"],
+    **dict.fromkeys(["load_dataset", "list_datasets", "register_dataset", "shuffle_choices"],
+                    "maslab.bench.datasets"),
+    **dict.fromkeys(["Score", "Scorer", "get_scorer", "list_scorers", "score_for", "register_scorer", "SCORERS"],
                     "maslab.bench.scorers"),
     **dict.fromkeys(["Sweep", "load_sweep", "run_sweep"], "maslab.bench.sweep"),
     **dict.fromkeys(["ResultStore", "ResultRow"], "maslab.bench.store"),
-    **dict.fromkeys(["summarize", "compare"], "maslab.bench.report"),
+    **dict.fromkeys(["summarize", "compare", "aggregate_seeds", "wilson_interval"], "maslab.bench.stats"),
 }
 
 __all__ = sorted(_EXPORTS)

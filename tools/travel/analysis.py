@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maslab.tools.travel.tools import NO_PLANNING, TOOL_NAMES, TOOL_SPECS
 from pydantic import BaseModel
+
+from maslab.tools.travel.tools import NO_PLANNING, TOOL_NAMES, TOOL_SPECS
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -29,12 +29,12 @@ from datetime import date, timedelta
 from functools import partial
 from typing import Any, Literal, get_args
 
+from pydantic import BaseModel, Field
+
 from maslab.tools.travel.cache import ToolCache
 from maslab.tools.travel.kb import SPLITS, KnowledgeBase, get_kb
 from maslab.tools.travel.table import Table
 from maslab.tools.travel.tools import NO_PLANNING, TravelTools
-from pydantic import BaseModel, Field
-
 from maslab.trace import get_logger
 
 log = get_logger(__name__)

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from maslab.tools.travel.analysis import plan_graph
-from maslab.tools.travel.cache import ToolCache
-from maslab.tools.travel.runner import INPUT_FILE, RESULT_FILE
 from pydantic import BaseModel, Field
 
 from maslab.sync import run_sync
+from maslab.tools.travel.analysis import plan_graph
+from maslab.tools.travel.cache import ToolCache
+from maslab.tools.travel.runner import INPUT_FILE, RESULT_FILE
 from maslab.trace import get_logger
 
 log = get_logger(__name__)

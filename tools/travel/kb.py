@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.request import pathname2url
 
+from pydantic import BaseModel
+
 from maslab.tools.travel.schema import (
     AMENITIES,
     ATTRACTION_TYPES,
@@ -41,8 +43,6 @@ from maslab.tools.travel.schema import (
     bool_columns,
     columns,
 )
-from pydantic import BaseModel
-
 from maslab.trace import get_logger
 
 log = get_logger(__name__)

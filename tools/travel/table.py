@@ -12,8 +12,9 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, SupportsIndex, overload
 
-from maslab.tools.travel.schema import ROW_MODELS
 from pydantic import BaseModel
+
+from maslab.tools.travel.schema import ROW_MODELS
 
 __all__ = ["DISPLAY_COLUMNS", "Table", "format_value", "render_query", "render_step"]
 

@@ -21,6 +21,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
+
 from maslab.tools.travel.cache import ToolCache, encode_value
 from maslab.tools.travel.kb import KnowledgeBase, haversine_miles, load_kb
 from maslab.tools.travel.schema import (
@@ -32,15 +42,6 @@ from maslab.tools.travel.schema import (
     columns,
 )
 from maslab.tools.travel.table import Table
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    create_model,
-)
 
 __all__ = [
     "NO_PLANNING",
