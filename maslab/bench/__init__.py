@@ -13,8 +13,6 @@ from typing import Any
 
 _EXPORTS = {
     **dict.fromkeys(["load_dataset", "list_datasets", "shuffle_choices"], "maslab.bench.datasets"),
-    **dict.fromkeys(["arithmetic", "knapsack", "assignment", "knapsack_optimum", "assignment_optimum"],
-                    "maslab.bench.generators"),
     **dict.fromkeys(["extract_number", "extract_choice", "extract_boxed", "extract_code", "math_equal"],
                     "maslab.bench.extract"),
     **dict.fromkeys(["Score", "Scorer", "get_scorer", "score_for", "register_scorer", "SCORERS"],
