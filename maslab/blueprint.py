@@ -470,7 +470,7 @@ class Controller:
     @classmethod
     def exact(cls, blueprint: Blueprint[Any, Any]) -> Controller:
         """Every leaf replaced by its exact step function: the step oracle."""
-        return cls(blueprint, default_exact=True)
+        return cls(blueprint, default_exact=True, check=False)
 
     async def run(self, instance: Any) -> Any:
         """Run the protocol on one instance (raises `BlueprintFailure` when it cannot finish)."""

@@ -69,7 +69,7 @@ def exact_reply(blueprint: Blueprint, prefix: str = "") -> Script:
 
     def fn(req):
         task = blueprint.task(req.role.removesuffix(ISOLATED_SUFFIX))
-        return prefix + task.solve(task.input.model_validate_json(req.prompt)).model_dump_json()
+        return prefix + task.solve(task.input.model_validate_json(req.messages[1].text)).model_dump_json()
 
     return Script(fn)
 
@@ -110,8 +110,8 @@ def test_replies_are_read_leniently_as_the_last_json_object_and_validated():
 async def test_exact_leaves_run_the_protocol_and_record_every_step():
     out, steps = await oracle(SUMMER, {"numbers": [4, 5, 6]})
     assert out == Sum(total=15)
-    assert [(s.input.a, s.input.b, s.output.total, s.holds) for s in steps] == [(0, 4, 4, True), (4, 5, 9, True),
-                                                                                (9, 6, 15, True)]
+    assert [(s.input.a, s.input.b, s.output.total) for s in steps] == [(0, 4, 4), (4, 5, 9), (9, 6, 15)]
+    assert all(s.alias is None and s.augmentation == "exact" for s in steps)
 
 
 async def test_each_leaf_sees_only_its_role_contract_and_typed_input():

@@ -45,7 +45,7 @@ def leaf_of(req) -> str:
 
 def exact(req, blueprint=K.BLUEPRINT) -> str:
     task = blueprint.task(leaf_of(req))
-    return task.solve(task.input.model_validate_json(req.prompt)).model_dump_json()
+    return task.solve(task.input.model_validate_json(req.messages[1].text)).model_dump_json()
 
 
 # --------------------------------------------------------------------------- oracle and instances

@@ -17,11 +17,12 @@ the oracles' tests.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from maslab.bench.datasets import register_dataset
 from maslab.task import Task
@@ -183,8 +184,14 @@ def assignment_bruteforce(cost: Sequence[Sequence[int]]) -> int:
     import numpy as np
 
     n = len(cost)
-    perms = np.array(list(itertools.permutations(range(n))), dtype=np.int64).reshape(-1, n)
-    return int(np.asarray(cost, dtype=np.int64)[np.arange(n), perms].sum(axis=1).min())
+    return int(np.asarray(cost, dtype=np.int64)[np.arange(n), _permutations(n)].sum(axis=1).min())
+
+
+@functools.cache
+def _permutations(n: int) -> Any:
+    import numpy as np
+
+    return np.array(list(itertools.permutations(range(n))), dtype=np.int64).reshape(-1, n)
 
 
 def assignment_question(inst: dict[str, object]) -> str:
