@@ -139,15 +139,28 @@ class ContractError(ValueError):
 
 
 @functools.cache
-def _compact_schema(model: type[BaseModel]) -> str:
-    def strip(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k != "title"}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
+def schema_shape(model: type[BaseModel]) -> str:
+    """A model's JSON shape, compactly: ``{"states": [{"items": [int], "weight": int}], "capacity": int}``
+    (JSON Schema's $refs resolved; shorter than the schema itself, which small context windows need)."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
 
-    return json.dumps(strip(model.model_json_schema()), separators=(",", ":"))
+    def shape(node: dict[str, Any]) -> str:
+        if "$ref" in node:
+            return shape(defs[node["$ref"].rsplit("/", 1)[-1]])
+        if "anyOf" in node:
+            return " | ".join(shape(n) for n in node["anyOf"])
+        kind = node.get("type")
+        if kind == "object" and "properties" in node:
+            return "{" + ", ".join(f'"{k}": {shape(v)}' for k, v in node["properties"].items()) + "}"
+        if kind == "array":
+            if "prefixItems" in node:
+                return "[" + ", ".join(shape(n) for n in node["prefixItems"]) + "]"
+            return f"[{shape(node.get('items', {}))}, ...]"
+        return {"integer": "int", "number": "number", "string": "str", "boolean": "bool", "null": "null",
+                "object": "{...}"}.get(kind or "", "any")
+
+    return shape(schema)
 
 
 class WellPosedTask(Generic[I, O]):
@@ -193,10 +206,10 @@ class WellPosedTask(Generic[I, O]):
         return i.model_dump_json()
 
     def system_prompt(self, role_prompt: str, cue: str) -> str:
-        """The leaf's system message: its role, the task statement, both schemas and the output cue."""
+        """The leaf's system message: its role, the task statement, both JSON shapes and the output cue."""
         parts = [role_prompt.strip(), f"Task: {self.statement}",
-                 f"Input: one JSON object of this schema: {_compact_schema(self.input)}",
-                 f"Output: one JSON object of this schema: {_compact_schema(self.output)}", cue]
+                 f"Input: one JSON object of this shape: {schema_shape(self.input)}",
+                 f"Output: one JSON object of this shape: {schema_shape(self.output)}", cue]
         return "\n\n".join(p for p in parts if p)
 
     def parse(self, reply: str, i: I) -> O:

@@ -35,6 +35,7 @@ from maslab.errors import ConfigError
 from maslab.graph import END, START, state_graph
 from maslab.method import Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
+from maslab.tool import default_registry
 
 CITATION = "arXiv 2505.16979 (Know-The-Ropes; agents, prompts and instance generators reconstructed)"
 
@@ -80,8 +81,10 @@ class BlueprintSystem(Method[Any]):
 
         async def controller(state: State) -> State:
             leaves = self.leaf_agents(ctx, blueprint)
-            for leaf in leaves.values():
-                ctx.pool.resolve(leaf.model)  # an unknown finetuned(alias) fails before any call
+            for leaf in leaves.values():  # an unknown finetuned(alias) or tool(name) fails before any call
+                ctx.pool.resolve(leaf.model)
+                if leaf.augmentation.kind == "tool":
+                    default_registry.resolve([str(leaf.augmentation.arg)])
             instance = blueprint.instance(state["task"])
             ctl = Controller(blueprint, leaves, pool=ctx.pool, contract_retries=cfg.contract_retries)
             try:

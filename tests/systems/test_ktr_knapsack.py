@@ -306,16 +306,17 @@ async def test_sweep_with_agents_erring_at_known_rates_reproduces_per_size_accur
     assert "bottleneck trimmer" in text and "reconstructed" in text
 
 
-def test_the_ktr_sweep_file_compares_single_agents_with_blueprints_per_size():
+@pytest.mark.parametrize(("file", "system", "generator"), [("ktr.yaml", "ktr_knapsack", "knapsack"),
+                                                            ("ktr_assignment.yaml", "ktr_assignment", "assignment")])
+def test_the_ktr_sweep_files_compare_single_agents_with_the_blueprint_per_size(file, system, generator):
     from pathlib import Path
 
     from maslab.bench.sweep import load_sweep
 
-    sweep = load_sweep(Path(__file__).resolve().parents[2] / "workflows" / "sweeps" / "ktr.yaml", aliases=["smol"])
-    methods = {m.method for m in sweep.methods}
-    assert {"vanilla", "cot", "ktr_knapsack", "ktr_assignment"} <= methods
-    sizes = {(d.generator, tuple(d.options["sizes"])) for d in sweep.datasets}
-    assert ("knapsack", (3,)) in sizes and ("assignment", (6,)) in sizes and len(sizes) == len(sweep.datasets)
+    sweep = load_sweep(Path(__file__).resolve().parents[2] / "workflows" / "sweeps" / file, aliases=["smol"])
+    assert {m.method for m in sweep.methods} == {"vanilla", "cot", system}
+    sizes = [d.options["sizes"] for d in sweep.datasets]
+    assert all(d.generator == generator for d in sweep.datasets) and len(sizes) == 3 == len({tuple(s) for s in sizes})
 
 
 def test_unknown_generator_options_in_a_sweep_are_located(tmp_path):
@@ -362,6 +363,15 @@ def test_ktr_command_renders_diagnosis_and_writes_finetune_data(tmp_path, capsys
     assert main(["ktr", "diagnose", str(tmp_path / "nothing")]) == 2
     assert "no result store" in capsys.readouterr().err
 
+    from maslab.bench.sweep import DatasetEntry, MethodEntry, Sweep, run_sweep
+
+    sweep = Sweep(name="tiny", methods=[MethodEntry(method="ktr_knapsack", params={"isolated": True})],
+                  datasets=[DatasetEntry(name="k", generator="knapsack", n=2, options={"sizes": [3]})])
+    asyncio.run(run_sweep(sweep, out=tmp_path / "run", pool=ModelPool.scripted(exact), progress=False))
+    assert main(["ktr", "diagnose", str(tmp_path / "run")]) == 0
+    shown = capsys.readouterr().out
+    assert "Accuracy per size" in shown and "per-agent accuracy over 2 runs" in shown and "bottleneck" in shown
+
 
 def test_reconstructed_parts_are_labelled_in_methods_docstrings_and_reports(capsys):
     from maslab.agents.ktr import assignment, systems
@@ -387,8 +397,8 @@ def test_reconstructed_parts_are_labelled_in_methods_docstrings_and_reports(caps
 
 @pytest.mark.integration
 async def test_both_blueprints_complete_on_the_embedded_model_and_violations_are_counted(embedded_pool, tmp_path):
-    """SmolLM2-135M (32-token cap) as every leaf of both blueprints, two small instances each: every row
-    finishes (accuracy not asserted) and the report counts the contract violations."""
+    """SmolLM2-135M (32-token cap, one contract retry) as every leaf of both blueprints, two small instances
+    each: every row finishes (accuracy not asserted) and the report counts the contract violations."""
     from maslab.agents.ktr.cli import render
     from maslab.bench.store import ResultStore
     from maslab.bench.sweep import DatasetEntry, MethodEntry, Sweep, run_sweep
@@ -397,7 +407,8 @@ async def test_both_blueprints_complete_on_the_embedded_model_and_violations_are
                                                           options={"sizes": [3]})),
                             ("ktr_assignment", DatasetEntry(name="assignment-6", generator="assignment", n=2,
                                                             options={"sizes": [6]}))):
-        sweep = Sweep(name=method, methods=[MethodEntry(method=method)], datasets=[dataset], seeds=[0], concurrency=2)
+        sweep = Sweep(name=method, methods=[MethodEntry(method=method, params={"contract_retries": 1})],
+                      datasets=[dataset], seeds=[0], concurrency=2)
         await run_sweep(sweep, out=tmp_path / method, pool=embedded_pool, progress=False)
     rows = [r for method in ("ktr_knapsack", "ktr_assignment") for r in ResultStore.open(tmp_path / method).rows()]
     assert len(rows) == 4 and all(r.status == "ok" and r.calls >= 1 for r in rows)
