@@ -302,3 +302,19 @@ def test_yaml_blueprint_errors_are_located(tmp_path):
         load_blueprint(f"{tmp_path / 'nope.py'}:BLUEPRINT")
     with pytest.raises(ConfigError, match="name each leaf's contract"):
         load_blueprint(f"{tmp_path / 'bp.py'}:protocol")
+
+
+@pytest.mark.integration
+async def test_the_example_yaml_blueprint_runs_end_to_end_on_the_embedded_model(embedded_pool):
+    """SmolLM2-135M (32-token cap, no contract retries) as both leaves of the example blueprint: the run
+    ends with an answer or a recorded failure, never an exception (accuracy not asserted)."""
+    from maslab.workflow import load_workflow
+
+    method = load_workflow(EXAMPLES / "average_blueprint.yaml", aliases=["smol"],
+                           overrides=["contract_retries=0"]).to_method()
+    sol = await method.solve('{"numbers": [3, 5]}', pool=embedded_pool)
+    record = sol.metadata["blueprint"]
+    assert 1 <= sol.usage.calls <= 3 and len(record["steps"]) == sol.usage.calls
+    assert (record["failure"] is None) == (record["output"] is not None)
+    if record["failure"] is not None:
+        assert sol.answer.startswith("[contract_violation]")

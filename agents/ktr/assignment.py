@@ -23,8 +23,8 @@ A (independent zeros) and B (König's line cover), as the spec reconstructs it.
 Rows (workers) and columns (jobs) are numbered from 0 inside the blueprint; the answer numbers them
 from 1: ``{"assignment": [job of worker 1, …], "cost": C}``, the format the `assignment` benchmark
 scores. The instance is ``{"cost": [[…], …]}`` (that benchmark's ``metadata["instance"]``).
-Calls: 2 + k·3 − 1 + 1 for k loop rounds (the last round has no Adjuster), each up to
-1 + `contract_retries` attempts.
+Calls: 3k + 2 for k loop rounds (two reducers, Cover Seekers A and B every round, the Adjuster in all
+rounds but the last, the Assigner), each up to 1 + `contract_retries` attempts.
 """
 
 from __future__ import annotations
