@@ -13,7 +13,9 @@ Extraction — one family, three rule sets
       last number), `extract_choice` (a lone or marked option letter), `extract_boxed` (the last
       balanced `\\boxed{}`/`\\fbox{}`, or the first with ``which="first"``), `extract_code` (the
       largest fenced block), `extract_final` (a math answer: boxed, else an "answer"/`####` line,
-      else the last number) and `answer_key(task, text)`, the comparable form the baselines vote
+      else the last number), `extract_json_object` (the last JSON object of a reply, read
+      leniently by json_repair — the one JSON repair for structured replies) and
+      `answer_key(task, text)`, the comparable form the baselines vote
       and agree on: the choice letter, the whitespace-folded code, the lower-cased boxed content,
       the normalised number, else the case-folded last line; None means "no answer".
     * the Avengers reference rules (arXiv 2505.19797 spec §5), `extract_answer(text, fmt)`:
@@ -70,6 +72,7 @@ __all__ = [
     "extract_choice",
     "extract_code",
     "extract_final",
+    "extract_json_object",
     "extract_number",
     "first_boxed",
     "format_of",
@@ -346,6 +349,29 @@ def extract_code(text: str | None) -> str:
             best = max(range(len(group)), key=lambda i: (len(group[i].strip()), i))
             return group[best].rstrip() + "\n"
     return text
+
+
+def extract_json_object(text: str | None) -> dict[str, Any] | None:
+    """The last JSON object in `text` (a whole reply, fenced or not, possibly after reasoning), read
+    leniently by json_repair (trailing commas, single quotes, a truncated end); None when there is none.
+
+    A reply holding several JSON values (reasoning that quotes one, then the answer) yields the
+    last object among them; a reply that is only a list or a scalar yields None.
+    """
+    if not text or "{" not in text:
+        return None
+    import json_repair
+
+    try:
+        parsed = json_repair.loads(text)
+    except Exception:  # noqa: BLE001 - json_repair is tolerant; never let a reply crash a run
+        return None
+    if isinstance(parsed, dict):
+        return parsed
+    if isinstance(parsed, list):
+        objects = [x for x in parsed if isinstance(x, dict)]
+        return objects[-1] if objects else None
+    return None
 
 
 _FINAL_RE = re.compile(r"(?:####|final answer\s*(?:is)?\s*:?|answer\s*(?:is|:))\s*([^\n]+)", re.IGNORECASE)

@@ -238,10 +238,10 @@ def test_gsm8k_without_path_needs_one(monkeypatch):
 
 def test_generators_through_load_dataset():
     assert {"gsm8k", "aqua", "humaneval", "arithmetic", "knapsack", "assignment"} <= set(list_datasets())
-    for name in ("arithmetic", "knapsack", "assignment"):
+    for name, scorer in (("arithmetic", "numeric"), ("knapsack", "knapsack"), ("assignment", "assignment")):
         tasks = load_dataset(name, n=5, seed=7)
         assert len(tasks) == 5
-        assert all(t.metadata["scorer"] == "numeric" for t in tasks)
+        assert all(t.metadata["scorer"] == scorer for t in tasks)
         assert [t.model_dump() for t in tasks] == [t.model_dump() for t in load_dataset(name, n=5, seed=7)]
         assert [t.question for t in tasks] != [t.question for t in load_dataset(name, n=5, seed=8)]
     assert len(load_dataset("arithmetic", limit=3)) == 3

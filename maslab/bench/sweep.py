@@ -13,6 +13,7 @@ A sweep file::
     datasets:
       - {name: gsm8k, path: ../shared/data/gsm8k_test.jsonl, limit: 20}
       - {name: arith, generator: arithmetic, n: 10}
+      - {name: knap5, generator: knapsack, n: 100, options: {sizes: [5]}}   # a generator's own options
     seeds: [0, 1]
     concurrency: 4
     max_tokens: 256                # optional per-call completion cap (fairness across methods)
@@ -76,6 +77,7 @@ class DatasetEntry(BaseModel):
     seed: int | None = None  # fixed dataset seed; default: the sweep seed
     scorer: str | None = None
     scorer_options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # a generator's own options (e.g. sizes)
 
     def load(self, seed: int, base: Path) -> list[Task]:
         from maslab.bench.datasets import load_dataset
@@ -86,7 +88,7 @@ class DatasetEntry(BaseModel):
         if self.scorer:
             options["scorer"] = self.scorer
         if self.generator:
-            return load_dataset(self.generator, n=self.n or self.limit or 20, **options)
+            return load_dataset(self.generator, n=self.n or self.limit or 20, **self.options, **options)
         path = Path(self.path).expanduser() if self.path else None
         if path is not None and not path.is_absolute():
             path = (base / path).resolve()
@@ -245,6 +247,9 @@ def _check_sweep(sweep: Sweep, loc: Locator, aliases: list[str] | None) -> None:
             else:
                 if spec.kind != "generator":
                     loc.add((*where, "generator"), f"{d.generator!r} is a file dataset, not a generator; give `path:`")
+                for option in sorted(set(d.options) - spec.options):
+                    loc.add((*where, "options", option), f"generator {d.generator!r} has no option {option!r}; "
+                            f"its options: {', '.join(sorted(spec.options)) or 'none'}")
         elif d.path:
             file = Path(d.path).expanduser()
             file = file if file.is_absolute() else Path(sweep.base_dir) / file
