@@ -220,6 +220,18 @@ def graph_position() -> dict[str, Any]:
     return {"node": node, "step": metadata.get("langgraph_step")} if node else {}
 
 
+_TASK_NOTE = re.compile(r"During task with name '(.+?)' and id")
+
+
+def failure_position(error: BaseException) -> dict[str, Any]:
+    """`{"node": ...}` of the LangGraph node an exception escaped from (LangGraph notes it on the exception)."""
+    for note in getattr(error, "__notes__", None) or []:
+        m = _TASK_NOTE.search(str(note))
+        if m:
+            return {"node": m.group(1)}
+    return {}
+
+
 _SECRET_ENV = re.compile(r"(api_?key|token|secret|password|passwd|credential|auth)", re.IGNORECASE)
 _SECRET_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|Bearer\s+[A-Za-z0-9._~+/=-]{16,})")
 

@@ -80,9 +80,11 @@ async def test_a_failed_call_is_traced_with_its_message_and_node(tmp_path):
                                                          recorder=RunRecorder(trace, run_id="e"))
     except ModelCallError:
         pass
-    (error,) = [e for e in _lines(trace) if e["event"] == "error"]
-    assert error["agent"] == "debater_3" and error["alias"] == "a" and error["node"] == "answer_independently"
-    assert error["error"] == "ModelCallError: alias 'a' endpoint scripted: bad request (status 400)"
+    call_error, run_error = [e for e in _lines(trace) if e["event"] == "error"]  # the call's, then the run's
+    assert call_error["agent"] == "debater_3" and call_error["alias"] == "a"
+    assert call_error["node"] == run_error["node"] == "answer_independently"
+    assert call_error["error"] == run_error["error"] == ("ModelCallError: alias 'a' endpoint scripted: "
+                                                         "bad request (status 400)")
 
 
 async def test_tool_runs_are_traced_with_arguments_and_result(tmp_path):
@@ -108,3 +110,22 @@ def test_a_recorder_without_a_file_keeps_steps_but_writes_nothing(tmp_path):
     recorder.add_step(step, endpoint="e", retries=0)
     recorder.flush()
     assert len(recorder.steps) == 1 and recorder.steps[0].node is None
+
+
+async def test_a_system_failure_is_traced_with_the_node_it_escaped_from(tmp_path):
+    """Not a model fault: the scripted aggregator raises, the run fails, and the trace names the node."""
+    def fn(req: ScriptedRequest) -> str:
+        if req.role == "aggregator":
+            raise ValueError("the aggregator cannot read this")
+        return "4"
+
+    trace = tmp_path / "t.jsonl"
+    try:
+        await load_method("llm_debate", model="a").solve("2+2?", pool=ModelPool.scripted(fn, "a"),
+                                                         recorder=RunRecorder(trace, run_id="bug"))
+    except ValueError:
+        pass
+    events = _lines(trace)
+    (error,) = [e for e in events if e["event"] == "error"]
+    assert error == {**error, "error": "ValueError: the aggregator cannot read this", "node": "aggregate"}
+    assert "end" not in {e["event"] for e in events}

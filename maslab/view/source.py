@@ -288,6 +288,9 @@ class Source:
     def trace_file(self, row: ResultRow) -> Path | None:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release the store (a single run holds nothing open)."""
+
     def run_id(self, row: ResultRow) -> str:
         return row.task_id
 
@@ -346,16 +349,11 @@ def _method_graph(row: ResultRow) -> dict[str, Any]:
 
 
 def _where(transcript: Transcript | None) -> list[dict[str, Any]]:
-    """Where the run failed: each distinct error message once, at the most specific place it was recorded
-    (a call's failure inside a node rather than the run's failure that it caused)."""
+    """Where the run failed: each distinct failure with its place (node, step, agent, alias)."""
     if transcript is None:
         return []
-    best: dict[str, Any] = {}
-    for f in transcript.failures:
-        if f.error not in best or (f.node and not best[f.error].node):
-            best[f.error] = f
     return [{"error": f.error, "where": f.where, "node": f.node, "agent": f.agent, "alias": f.alias}
-            for f in best.values()]
+            for f in transcript.failures]
 
 
 def _status_ok(row: ResultRow, status: str) -> bool:
@@ -505,9 +503,6 @@ class RunSource(Source):
 
     def trace_file(self, row: ResultRow) -> Path | None:
         return self.trace_path if self.trace_path.is_file() else None
-
-    def close(self) -> None:
-        pass
 
 
 def open_source(path: str | Path) -> Source:

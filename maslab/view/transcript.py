@@ -220,6 +220,12 @@ def build_transcript(run_id: str, events: list[dict[str, Any]]) -> Transcript:
                               if k in ToolRun.model_fields and v is not None})
         elif kind == "error":
             item = Failure(**{k: v for k, v in e.items() if k in Failure.model_fields and v is not None})
+            same = next((f for f in out.failures if f.error == item.error), None)
+            if same is not None:  # the same failure passed on by the run, then the sweep: shown once, where it
+                if same.node is None and item.node is not None:  # happened (the most specific record)
+                    for k in ("node", "step", "agent", "role", "alias"):
+                        setattr(same, k, getattr(same, k) or getattr(item, k))
+                continue
             out.failures.append(item)
         else:
             item = Note(event=str(kind), fields={k: v for k, v in e.items() if k not in ("event", "run_id", *_POSITION)},
