@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 import logging
@@ -237,6 +238,7 @@ _SECRET_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|Beare
 
 
 def _secret_values() -> list[str]:
+    """Values (8+ characters) of environment variables whose names look secret (…_API_KEY, …TOKEN, …)."""
     return [v for k, v in os.environ.items() if len(v) >= 8 and _SECRET_ENV.search(k)]
 
 
@@ -245,7 +247,14 @@ def redact_text(text: str, secrets: list[str] | None = None) -> str:
     for value in _secret_values() if secrets is None else secrets:
         if value in text:
             text = text.replace(value, "***")
-    return _SECRET_SHAPES.sub("***", text)
+    if "sk-" in text or "hf_" in text or "Bearer" in text:
+        text = _SECRET_SHAPES.sub("***", text)
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return key not in _COUNTERS and bool(_SECRET_KEY.search(key))
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
@@ -253,8 +262,7 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
         return redact_text(value, secrets)
     if isinstance(value, dict):
-        return {k: ("***" if k not in _COUNTERS and _SECRET_KEY.search(str(k)) else _scrub(v, secrets))
-                for k, v in value.items()}
+        return {k: "***" if _secret_key(str(k)) else _scrub(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v, secrets) for v in value]
     return value
@@ -310,6 +318,7 @@ class RunRecorder:
         self.trace_path = Path(trace_path) if trace_path else None
         self._lock = threading.Lock()
         self._pending: list[str] = []
+        self._secrets = _secret_values()  # redacted from every line (read once: the environment of the run)
         if self.trace_path:
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -347,7 +356,7 @@ class RunRecorder:
         if "node" not in fields:
             fields.update(graph_position())
         line = json.dumps({"event": kind, "run_id": self.run_id, "t": round(time.time(), 3),
-                           **_scrub(fields, _secret_values())},
+                           **_scrub(fields, self._secrets)},
                           default=str)
         with self._lock:
             self._pending.append(line + "\n")
