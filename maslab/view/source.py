@@ -345,7 +345,8 @@ def _method_graph(row: ResultRow) -> dict[str, Any]:
             return {"note": f"{row.method} builds its graph per run."}
         return {"svg": drawing.to_svg(method), "source": "method", "note": f"The graph of {row.method}."}
     except Exception as e:  # unknown (e.g. a workflow's own graph) or not buildable here: draw what ran
-        return {"note": f"{row.method or 'this method'} cannot be drawn from its registration ({type(e).__name__})."}
+        return {"note": f"The system {row.method or '(unnamed)'!r} is not drawn from a registration here "
+                        f"({type(e).__name__})."}
 
 
 def _where(transcript: Transcript | None) -> list[dict[str, Any]]:

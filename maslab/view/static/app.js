@@ -65,7 +65,8 @@ function showError(e) {
 }
 
 function cellLabel(c) {
-  return `${c.method_label} · ${c.assignment} · ${c.dataset} · seed ${c.seed}`;
+  return [c.method_label, c.assignment, c.dataset, c.seed === null || c.seed === undefined ? "" : `seed ${c.seed}`]
+    .filter(Boolean).join(" · ");
 }
 
 async function grid(force) {
@@ -97,7 +98,7 @@ function liveLine() {
   const g = state.grid;
   if (!g) return;
   const live = document.getElementById("live");
-  live.textContent = g.in_progress ? `● ${g.rows} of ${g.planned} rows · refreshing as rows land` : `${g.rows} rows`;
+  live.textContent = g.in_progress ? `● ${g.rows} of ${g.planned} rows · refreshing as rows land` : plural(g.rows, "row");
   live.className = g.in_progress ? "in-progress" : "";
 }
 
