@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from maslab.messages import Completion, Message, ToolCall, as_messages
+from maslab.trace import current_recorder
 
 if TYPE_CHECKING:
     from maslab.models import ModelPool
@@ -134,6 +135,7 @@ class Agent(BaseModel):
             for call in calls:
                 n_calls += 1
                 result = await _run_tool(tools, call)
+                _trace_tool(self, call, result)
                 if native:
                     history.append(Message.tool(call.id, result, name=call.name))
                 else:
@@ -146,6 +148,14 @@ async def _run_tool(tools: dict[str, Tool], call: ToolCall) -> str:
     if tool is None:
         return f"ERROR: unknown tool {call.name!r}; available tools: {', '.join(tools)}"
     return (await tool.call(call.arguments)).as_text()
+
+
+def _trace_tool(agent: Agent, call: ToolCall, result: str) -> None:
+    """A `tool` line in the current run's trace: which agent ran which tool, with what, and what came back."""
+    recorder = current_recorder()
+    if recorder is not None:
+        recorder.event("tool", agent=agent.name, role=agent.role_name, tool=call.name, call_id=call.id,
+                       arguments=call.arguments, result=result)
 
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)

@@ -86,6 +86,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="paired comparison")
     _common(p)
 
+    p = sub.add_parser("view", help="a local web page to see inside a sweep or run: grid, filters, transcripts, graph")
+    p.add_argument("dir", metavar="RUN_DIR", help="a sweep folder (results.sqlite) or a `maslab run` folder")
+    p.add_argument("--port", type=int, default=8750, help="port on 127.0.0.1 (default 8750; 0: any free port)")
+    _common(p)
+
     _plugin_commands(sub, wanted=next((a for a in argv or [] if not a.startswith("-")), None))
     return parser
 
@@ -355,6 +360,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if report.requested:
             console.print(render_comparisons(report.requested))
     sys.stdout.flush()
+    _console(stderr=True).print(f"[dim]per-task transcripts, filters and the graph: maslab view {args.dir}[/]")
+    return 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    """`maslab view RUN_DIR`: serve the viewer on loopback until Ctrl-C."""
+    from maslab.view import ViewServer, open_source
+
+    server = ViewServer(open_source(args.dir), port=args.port)
+    print(f"maslab view: {server.url}  ({server.source.kind} {args.dir}; Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
     return 0
 
 

@@ -37,7 +37,7 @@ from maslab import plugins
 from maslab.agent import Agent
 from maslab.errors import ConfigError, MaslabError, UnknownMethodError
 from maslab.task import Solution, Task
-from maslab.trace import RunRecorder, recording
+from maslab.trace import RunRecorder, failure_position, recording
 
 if TYPE_CHECKING:
     from maslab.models import ModelPool
@@ -195,6 +195,9 @@ class Method(Generic[ConfigT]):
             try:
                 state = await graph.ainvoke({"task": task}, {"recursion_limit": self.recursion_limit}, context=run)
                 recorder.event("end", method=self.name, task_id=task.id)
+            except Exception as e:  # the trace says what failed and in which node
+                recorder.event("error", error=f"{type(e).__name__}: {e}", **failure_position(e))
+                raise
             finally:
                 recorder.flush()
         answer = state.get("answer")

@@ -457,8 +457,8 @@ class ModelPool:
         request_ctx = ScriptedRequest(name, msgs, merged, agent, role, sample_index, tools)
         try:
             completion = await self._call_with_retries(a, request_ctx)
-        except ModelCallError:
-            self._record_error(name, agent, role)
+        except ModelCallError as e:
+            self._record_error(name, agent, role, e)
             raise
         if key is not None and request is not None and self.cache is not None:
             self.cache.put(key, request, completion, sample_index)
@@ -600,12 +600,12 @@ class ModelPool:
             endpoint=completion.endpoint, retries=completion.retries,
         )
 
-    def _record_error(self, alias: str, agent: str, role: str) -> None:
+    def _record_error(self, alias: str, agent: str, role: str, error: ModelCallError) -> None:
         self.ledger.record(agent=agent, role=role, alias=alias, error=True)
         recorder = current_recorder()
         if recorder is not None:
             recorder.ledger.record(agent=agent, role=role, alias=alias, error=True)
-            recorder.event("error", agent=agent, role=role, alias=alias)
+            recorder.event("error", agent=agent, role=role, alias=alias, error=f"{type(error).__name__}: {error}")
 
 
 def _classify(e: Exception, endpoint: _Endpoint, where: str, key: str | None) -> Exception:

@@ -4,18 +4,31 @@ Every model call made through the pool is recorded twice: into the pool's lifeti
 when a run is in progress (`recording(...)`), into that run's own `RunRecorder`, which keeps
 the per-run ledger, the message trace and, if given a path, appends one JSON line per call.
 The recorder travels in a context variable, so concurrent runs sharing one pool stay apart.
+
+A trace line is one event: `start`/`end` of a run, `call` (one model call: agent, role, alias,
+endpoint, tokens, latency, cache hit, retries, the `messages` it saw and its `reply`), `tool` (a
+tool an agent ran, with its arguments and result), `error` (where a call or a run failed) and
+events of individual systems. Every line carries `t` (Unix time) and, when it was written inside a
+LangGraph node, that `node` and the graph's superstep `step`. Images in messages are written as
+references (path, URL, or the SHA-256 and size of inline data), never as blobs; values of
+secret-looking keys and the values of secret-looking environment variables are written as ***.
+`maslab view` reads these lines back (`maslab.view`).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
+import functools
+import hashlib
 import json
 import logging
 import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +36,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, Field
 
-from maslab.messages import Message
+from maslab.messages import ImagePart, Message
 
 _configured = False
 
@@ -177,7 +190,7 @@ class UsageLedger:
 
 
 class TraceStep(BaseModel):
-    """One model call of a run: who asked, what they saw, what came back."""
+    """One model call of a run: who asked, what they saw, what came back, and in which graph node."""
 
     agent: str
     role: str
@@ -188,6 +201,103 @@ class TraceStep(BaseModel):
     completion_tokens: int = 0
     latency_s: float = 0.0
     cache_hit: bool = False
+    node: str | None = None  # the LangGraph node the call was made in (None outside a graph)
+    step: int | None = None  # that graph run's superstep
+
+
+def graph_position() -> dict[str, Any]:
+    """`{"node": ..., "step": ...}` of the LangGraph node the caller runs in; {} outside one.
+
+    Read from LangGraph's run-time config (`metadata.langgraph_node` / `langgraph_step`). When
+    langgraph was never imported no graph can be running, so nothing is imported here."""
+    config = sys.modules.get("langgraph.config")
+    if config is None:
+        return {}
+    try:
+        metadata = config.get_config().get("metadata") or {}
+    except RuntimeError:  # not inside a runnable
+        return {}
+    node = metadata.get("langgraph_node")
+    return {"node": node, "step": metadata.get("langgraph_step")} if node else {}
+
+
+_TASK_NOTE = re.compile(r"During task with name '(.+?)' and id")
+
+
+def failure_position(error: BaseException) -> dict[str, Any]:
+    """`{"node": ...}` of the LangGraph node an exception escaped from (LangGraph notes it on the exception)."""
+    for note in getattr(error, "__notes__", None) or []:
+        m = _TASK_NOTE.search(str(note))
+        if m:
+            return {"node": m.group(1)}
+    return {}
+
+
+_SECRET_ENV = re.compile(r"(api_?key|token|secret|password|passwd|credential|auth)", re.IGNORECASE)
+_SECRET_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|Bearer\s+[A-Za-z0-9._~+/=-]{16,})")
+
+
+def _secret_values() -> list[str]:
+    """Values (8+ characters) of environment variables whose names look secret (…_API_KEY, …TOKEN, …)."""
+    return [v for k, v in os.environ.items() if len(v) >= 8 and _SECRET_ENV.search(k)]
+
+
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """`text` with the values of secret-looking environment variables and key-shaped strings as ***."""
+    for value in _secret_values() if secrets is None else secrets:
+        if value in text:
+            text = text.replace(value, "***")
+    if "sk-" in text or "hf_" in text or "Bearer" in text:
+        text = _SECRET_SHAPES.sub("***", text)
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return key not in _COUNTERS and bool(_SECRET_KEY.search(key))
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    """Redact a trace value: secret-looking keys of mappings, secrets inside strings, recursively."""
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, dict):
+        return {k: "***" if _secret_key(str(k)) else _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def message_record(message: Message) -> dict[str, Any]:
+    """A message as a trace writes it: OpenAI-shaped, with images as references rather than data."""
+    out: dict[str, Any] = {"role": message.role}
+    if isinstance(message.content, list):
+        out["content"] = [{"type": "text", "text": p.text} if not isinstance(p, ImagePart) else _image_ref(p)
+                          for p in message.content]
+    else:
+        out["content"] = message.content
+    if message.name is not None:
+        out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def _image_ref(part: ImagePart) -> dict[str, Any]:
+    if part.path is not None:
+        return {"type": "image", "path": part.path}
+    url = part.url or ""
+    if part.data is None and not url.startswith("data:"):
+        return {"type": "image", "url": url}
+    payload = part.data if part.data is not None else url.split(",", 1)[-1]
+    try:
+        blob = base64.b64decode(payload, validate=False)
+    except ValueError:
+        blob = payload.encode()
+    return {"type": "image", "media_type": part.media_type, "bytes": len(blob),
+            "sha256": hashlib.sha256(blob).hexdigest()}
 
 
 
@@ -208,12 +318,18 @@ class RunRecorder:
         self.trace_path = Path(trace_path) if trace_path else None
         self._lock = threading.Lock()
         self._pending: list[str] = []
+        self._secrets = _secret_values()  # redacted from every line (read once: the environment of the run)
         if self.trace_path:
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
 
     def add_step(self, step: TraceStep, *, endpoint: str, retries: int) -> None:
+        """Keep one model call (placed in its graph node when made inside one) and write its trace line."""
+        if step.node is None:
+            step = step.model_copy(update=graph_position())
         with self._lock:
             self.steps.append(step)
+        if self.trace_path is None:
+            return
         self.event(
             "call",
             agent=step.agent,
@@ -225,13 +341,22 @@ class RunRecorder:
             latency_s=round(step.latency_s, 4),
             cache_hit=step.cache_hit,
             retries=retries,
+            node=step.node,
+            step=step.step,
+            messages=[message_record(m) for m in step.messages],
+            reply=message_record(step.reply),
         )
 
     def event(self, kind: str, **fields: Any) -> None:
-        """Add one event line to the trace (no-op without a path); written by `flush`."""
+        """Add one event line to the trace (no-op without a path); written by `flush`.
+
+        The line gets the time and, inside a graph node, the node and superstep (unless given)."""
         if self.trace_path is None:
             return
-        line = json.dumps({"event": kind, "run_id": self.run_id, **_redact_secrets(None, "", fields)},
+        if "node" not in fields:
+            fields.update(graph_position())
+        line = json.dumps({"event": kind, "run_id": self.run_id, "t": round(time.time(), 3),
+                           **_scrub(fields, self._secrets)},
                           default=str)
         with self._lock:
             self._pending.append(line + "\n")
