@@ -45,6 +45,7 @@ __all__ = [
     "PaperSource",
     "ParsedPaper",
     "reciprocal_rank_fusion",
+    "require",
     "sections",
 ]
 
@@ -134,6 +135,16 @@ class ParsedPaper(BaseModel):
         return path if path.is_file() else None
 
 
+def require(module: str) -> Any:
+    """Import an optional dependency of the Manalyzer tools, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"the Python package {module!r} is missing: pip install 'maslab[manalyzer]'") from None
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -156,9 +167,7 @@ def sections(markdown: str, *, min_chars: int = 100) -> dict[str, list[str]]:
     paragraphs of at most `min_chars` characters are dropped unless they reference an image.
     Repeated headings get a numeric suffix.
     """
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("commonmark").parse(markdown)
+    tokens = require("markdown_it").MarkdownIt("commonmark").parse(markdown)
     out: dict[str, list[str]] = {}
     current = "text"
     i = 0
@@ -246,8 +255,7 @@ class LocalCorpus:
         self.papers = [ParsedPaper.load(d, source=f"local:{self.root}") for d in dirs]
         self._by_id = {p.record.id: p for p in self.papers}
         texts = [f"{p.record.title}\n{p.record.abstract}\n{p.markdown}" for p in self.papers]
-        import bm25s
-
+        bm25s = require("bm25s")
         self._bm25 = bm25s.BM25()
         self._bm25.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
         self._embed = _SvdEmbedding(texts, svd_dims) if embedding and len(texts) >= 3 else None
@@ -257,8 +265,7 @@ class LocalCorpus:
 
     def rank(self, query: str) -> list[int]:
         """Indices of the papers sharing anything with `query`, best first (BM25, fused with the embedding)."""
-        import bm25s
-
+        bm25s = require("bm25s")
         n = len(self.papers)
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
         if not tokens or not tokens[0]:

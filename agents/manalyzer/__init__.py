@@ -48,10 +48,14 @@ deterministic alternative to the LLM normaliser; the optional section-value knap
 reference) is not implemented; reference defaults hold (temperature 0, 4,096 tokens) except where
 the spec sets a role's own (extractor samples 0.9, analyst 0.8).
 
-Calls for P papers found, S selected (T/X: selected papers with tables / qualifying text): 1
-(keywords) + P (independent) + ⌈P/20⌉ (comparative) + vision conversions + per (paper, kind) run
-1 (level 1) + `extract_n` + ≤ 2 checks + ≤ 2 re-extractions + ⌈rows/20⌉ (normaliser) + 1–4
-(analyst) + 1 (reporter) — plus one per contract retry.
+Prompts ask what the reference's ask, in the same order and format, in our own words (`prompts`).
+Per-call time limits are the models file's endpoint `timeout` (the reference: 300 s).
+
+Calls, for P papers found and E extraction runs (one per selected paper with a converted table, one
+per selected paper with a qualifying text section): 1 (keywords) + P (independent) + ⌈P/20⌉
+(comparative) + one per crop on a vision alias + per run 1 (level 1) + `extract_n` (if a part is
+kept) + ≤ 2 checks + ≤ 2 re-extractions + ⌈rows/20⌉ (normaliser) + 1 to 1 + `analyst_regenerations`
+(analyst) + 1 (reporter), plus one per contract retry.
 
 The answer is the report's markdown; ``solution.metadata["manalyzer"]`` holds the run directory,
 the papers found and kept, per-paper extraction text and rows (what the `manalyzer` benchmark

@@ -29,6 +29,7 @@ from maslab.agent import Agent
 from maslab.errors import MaslabError
 from maslab.messages import Message, as_messages
 from maslab.method import RunContext
+from maslab.tools.papers import require
 
 __all__ = ["ContractError", "Failure", "ReplyError", "ask_checked", "dict_of", "fuzzy_key", "list_of",
            "parse_literal"]
@@ -72,8 +73,7 @@ class Failure(BaseModel):
 def fuzzy_key(expected: str, keys: Iterable[str]) -> str | None:
     """The key among `keys` that stands for `expected`: the same name, else (only when `expected` has more
     than 5 characters) the closest one within Levenshtein distance 2, case-insensitive; else None."""
-    from rapidfuzz.distance import Levenshtein
-
+    levenshtein = require("rapidfuzz.distance").Levenshtein
     keys = list(keys)
     if expected in keys:
         return expected
@@ -81,7 +81,7 @@ def fuzzy_key(expected: str, keys: Iterable[str]) -> str | None:
         return None
     best, best_d = None, FUZZY_MAX_DISTANCE + 1
     for key in keys:
-        d = Levenshtein.distance(expected.lower(), str(key).lower(), score_cutoff=FUZZY_MAX_DISTANCE)
+        d = levenshtein.distance(expected.lower(), str(key).lower(), score_cutoff=FUZZY_MAX_DISTANCE)
         if d < best_d:
             best, best_d = key, d
     return best

@@ -419,6 +419,31 @@ async def test_the_scorer_reads_a_baseline_reply_cut_from_the_first_to_the_last_
 
 
 # ---------------------------------------------------------------------------------------------
+# the statistics step inside the pipeline
+
+
+def test_the_statistics_step_pools_complete_rows_lists_the_others_and_reports_k_1_unpooled(tmp_path):
+    from maslab.agents.manalyzer.analyse import EffectConfig, run_statistics, statistics_text
+
+    effect = EffectConfig(**FIXTURE.EFFECT)
+    full = {"Site": "A", "Year": 2001.0, "Yield no-till (kg/ha)": 3000.0, "SD no-till (kg/ha)": 200.0,
+            "Yield conventional (kg/ha)": 3100.0, "SD conventional (kg/ha)": 210.0, "Replicates": 4.0}
+    rows = [full, {**full, "Site": "B", "SD no-till (kg/ha)": None}, {**full, "Site": "C", "Replicates": 1.0}]
+    result = run_statistics(rows, effect, tmp_path, title="t")
+    assert result.status == "unpooled" and result.analysis.k == 1
+    assert [r["row"] for r in result.skipped_rows] == [2, 3]
+    assert "SD no-till (kg/ha)" in result.skipped_rows[0]["reason"] and "n1, n2 >= 2" in result.skipped_rows[1]["reason"]
+    g, _ = hedges_g(3000, 200, 4, 3100, 210, 4)
+    text = statistics_text(result)
+    assert f"k = 1, not pooled: A · 2001: {g:.4f}" in text
+    assert (tmp_path / "forest_plot.png").is_file() and (tmp_path / "funnel_plot.png").is_file()
+    (tmp_path / "none").mkdir()
+    none = run_statistics(rows, None, tmp_path / "none", title="t")
+    assert none.status == "none" and "no effect measure configured" in statistics_text(none)
+    assert (tmp_path / "none" / "forest_plot.png").is_file()  # the plot says why it is empty
+
+
+# ---------------------------------------------------------------------------------------------
 # 8. the analyst runs only in the sandbox
 
 
@@ -581,7 +606,41 @@ def test_a_run_resumes_from_a_stage_without_calling_the_earlier_agents(fixture_r
 
 
 # ---------------------------------------------------------------------------------------------
-# inputs, benchmark loader, workflow
+# inputs, sources, benchmark loader, workflow
+
+
+class RecordingSource:
+    """A PaperSource over the fixture papers that records the searches (what an online source would get)."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.inner = LocalCorpus(CORPUS, embedding=False)
+        self.searches: list[tuple[str, int]] = []
+
+    def search(self, query, k):
+        self.searches.append((query, k))
+        return self.inner.search(query, k)
+
+    def lookup_doi(self, doi):
+        return self.inner.lookup_doi(doi)
+
+    def fetch(self, record):
+        return self.inner.fetch(record)
+
+
+async def test_any_paper_source_plugs_in_and_gets_the_keyword_title_and_doi_queries(tmp_path):
+    source = RecordingSource()
+    script = Script(lambda req: '[["no-till", "wheat"], ["heavy metals"]]' if req.agent == "collector" else "?")
+    method = Manalyzer.with_source(source, table_template=TEMPLATE, paper_search_num=1, out_dir=str(tmp_path),
+                                   titles=["Spring barley yield after ten years"], dois=["10.0000/fixture.0006"])
+    solution = await method.solve("tillage", pool=ModelPool.scripted(script))
+    assert source.searches == [("Spring barley yield after ten years", 1), ("no-till, wheat", 1), ("heavy metals", 1)]
+    found = json.loads((Path(solution.metadata["manalyzer"]["run_dir"]) / "0_paper_info.json").read_text())
+    assert len(found) == 4 and found["pm25_beijing_winter"]["found_by"] == ["doi: 10.0000/fixture.0006"]
+    assert found["nt_uppsala_barley"]["found_by"] == ["title: Spring barley yield after ten years"]
+    assert found["river_metals_tigris"]["found_by"] == ["keywords: heavy metals"]
+    assert sum(by == ["keywords: no-till, wheat"] for by in (f["found_by"] for f in found.values())) == 1
 
 
 async def test_bad_inputs_get_clear_located_errors(tmp_path):
