@@ -214,6 +214,8 @@ class RunRecorder:
     def add_step(self, step: TraceStep, *, endpoint: str, retries: int) -> None:
         with self._lock:
             self.steps.append(step)
+        # images are kept as references (path or URL and the digest of the bytes), never as blobs
+        images = [p.reference() for m in step.messages for p in m.images] if self.trace_path else []
         self.event(
             "call",
             agent=step.agent,
@@ -225,6 +227,7 @@ class RunRecorder:
             latency_s=round(step.latency_s, 4),
             cache_hit=step.cache_hit,
             retries=retries,
+            **({"images": images} if images else {}),
         )
 
     def event(self, kind: str, **fields: Any) -> None:
