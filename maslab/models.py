@@ -434,32 +434,33 @@ class ModelPool:
         return [e.label for e in self._aliases[self.resolve(alias)].endpoints]
 
     async def supports_images(self, alias: str | None) -> bool:
-        """Whether the alias accepts image parts: its models-file `vision:` entry, else (scripted
-        aliases aside, which accept them) one probe per pool — a one-token request carrying a tiny PNG;
-        an error answer (e.g. 400 from a text-only server) means no. A server that silently ignores
-        images passes the probe, so declare `vision:` where it matters."""
+        """Whether the alias accepts image parts: its models-file `vision:` entry, else (scripted aliases
+        aside, which accept them) one probe per pool — a one-token request carrying a tiny PNG, sent once
+        without retries. If the server answers, the alias takes images; if it fails (text-only servers
+        answer 400 or 500), the same request without the image decides: answered, the alias is text only;
+        failed too, the server's error is raised. A server that silently ignores images passes the probe,
+        so declare `vision:` where it matters."""
         a = self._aliases[self.resolve(alias)]
         if a.vision is not None:
             return a.vision
         async with a.probe_lock():
             if a.vision is None:
                 await self._ensure_ready(a)
-                request = ScriptedRequest(a.name, [Message.user([TextPart(text="Reply OK."), ImagePart(
-                    data=base64.b64encode(_tiny_png()).decode())])], {"max_tokens": 1, "temperature": 0},
-                    agent="vision_probe", role="vision_probe")
+                params = {"max_tokens": 1, "temperature": 0}
+                image = ImagePart(data=base64.b64encode(_tiny_png()).decode())
+                probe = ScriptedRequest(a.name, [Message.user([TextPart(text="Reply OK."), image])], params,
+                                        agent="vision_probe", role="vision_probe")
                 try:
-                    completion = await self._call_with_retries(a, request)
-                except ModelCallError as e:
-                    if e.transient:
-                        raise
-                    log.info("vision probe rejected", alias=a.name, error=str(e)[:300])
-                    a.vision = False
-                else:
-                    self.ledger.record(agent="vision_probe", role="vision_probe", alias=a.name,
-                                       prompt_tokens=completion.usage.prompt_tokens,
-                                       completion_tokens=completion.usage.completion_tokens,
-                                       latency_s=completion.latency_s)
+                    completion = await self._call_once(a, probe)
                     a.vision = True
+                except (_Transient, ModelCallError) as e:
+                    log.info("vision probe rejected", alias=a.name, error=str(e)[:300])
+                    completion = await self._call_with_retries(a, ScriptedRequest(
+                        a.name, [Message.user("Reply OK.")], params, agent="vision_probe", role="vision_probe"))
+                    a.vision = False
+                self.ledger.record(agent="vision_probe", role="vision_probe", alias=a.name,
+                                   prompt_tokens=completion.usage.prompt_tokens,
+                                   completion_tokens=completion.usage.completion_tokens, latency_s=completion.latency_s)
         return bool(a.vision)
 
     async def check(self, alias: str) -> dict[str, bool]:

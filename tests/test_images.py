@@ -12,7 +12,7 @@ import pytest
 
 from maslab import Task
 from maslab.cli import main
-from maslab.errors import ImageError
+from maslab.errors import ImageError, ModelCallError
 from maslab.messages import ImagePart, Message, TextPart
 from maslab.models import ModelPool
 from maslab.testing import FakeOpenAIServer
@@ -110,14 +110,28 @@ async def test_an_undeclared_alias_is_probed_once_with_a_tiny_image(server, tmp_
     assert pool.ledger.snapshot().by("agent")["vision_probe"].calls == 1
 
 
-async def test_a_server_that_rejects_the_probe_image_makes_the_alias_text_only(server, tmp_path):
+async def test_a_server_that_fails_on_the_probe_image_but_answers_text_makes_the_alias_text_only(server, tmp_path):
     (tmp_path / "a.png").write_bytes(PNG_A)
-    server.configure(mode="bad_request")
+
+    def no_images(body):  # a text-only server (llama.cpp without a projector answers 500 to image parts)
+        if any(isinstance(m.get("content"), list) for m in body["messages"]):
+            raise ValueError("can only concatenate str (not 'list') to str")
+        return "OK"
+
+    server.configure(reply=no_images)
     pool = _pool(server, vision=None)
     for _ in range(2):
         with pytest.raises(ImageError, match="alias 'v' does not accept images"):
             await pool.complete("v", [_look(tmp_path / "a.png")])
-    assert server.requests == 1  # probed once, remembered
+    assert server.requests == 2  # the image probe (not retried) and the text control, once
+    assert (await pool.complete("v", "hello")).text == "OK"
+
+
+async def test_a_server_that_fails_the_probe_with_and_without_the_image_raises_its_error(server, tmp_path):
+    (tmp_path / "a.png").write_bytes(PNG_A)
+    server.configure(mode="bad_request")
+    with pytest.raises(ModelCallError, match="status 400"):
+        await _pool(server, vision=None).complete("v", [_look(tmp_path / "a.png")])
 
 
 async def test_two_different_images_with_the_same_path_never_share_a_cache_entry(server, tmp_path):

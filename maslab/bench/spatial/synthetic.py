@@ -442,6 +442,12 @@ _MAKERS = {"homography": _homography, "camera_motion": _camera_motion, "metric_d
 def spatial_synthetic(n: int = 18, seed: int = 0, root: str | None = None,
                       types: list[str] | None = None) -> list[Task]:
     """Synthetic spatial questions (homography, camera motion, depth, counting, judgments, 3-D distance)."""
+    try:
+        import cv2  # noqa: F401
+    except ModuleNotFoundError:
+        from maslab.errors import ConfigError
+
+        raise ConfigError("spatial_synthetic renders its images with OpenCV: pip install 'maslab[spatial]'") from None
     kinds = tuple(types) if types else TYPES
     unknown = sorted(set(kinds) - set(TYPES))
     if unknown:
