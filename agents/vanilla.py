@@ -1,6 +1,7 @@
 """Vanilla: one call with the query — the single-agent baseline every MAS is compared against.
 
-MASLab (arXiv 2505.16988) §1: "vanilla: one call with the query". Role: `solver`.
+MASLab (arXiv 2505.16988) §1: "vanilla: one call with the query" (with the task's images, if any,
+as image parts: `maslab ask "..." --image FILE`). Role: `solver`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Vanilla(Method[MethodConfig]):
         solver = ctx.agent("solver")
 
         async def solve(state: State) -> State:
-            return {"answer": await ctx.ask(solver, state["task"].prompt())}
+            return {"answer": await ctx.ask(solver, state["task"].user_message())}
 
         graph = state_graph(State)
         graph.add_node("solve", solve)

@@ -14,8 +14,9 @@ Extraction — one family, three rule sets
       balanced `\\boxed{}`/`\\fbox{}`, or the first with ``which="first"``), `extract_code` (the
       largest fenced block), `extract_final` (a math answer: boxed, else an "answer"/`####` line,
       else the last number), `extract_json_object` (the last JSON object of a reply, read
-      leniently by json_repair — the one JSON repair for structured replies) and
-      `answer_key(task, text)`, the comparable form the baselines vote
+      leniently by json_repair — the one JSON repair for structured replies), `extract_tag`
+      (``<answer>…</answer>``), `extract_yes_no`, `extract_measure` (a value with its length unit,
+      `LENGTH_UNITS_CM`) and `answer_key(task, text)`, the comparable form the baselines vote
       and agree on: the choice letter, the whitespace-folded code, the lower-cased boxed content,
       the normalised number, else the case-folded last line; None means "no answer".
     * the Avengers reference rules (arXiv 2505.19797 spec §5), `extract_answer(text, fmt)`:
@@ -61,8 +62,10 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 __all__ = [
+    "LENGTH_UNITS_CM",
     "LETTERS",
     "AnswerFormat",
+    "Measure",
     "VoteResult",
     "answer_format",
     "answer_key",
@@ -73,7 +76,10 @@ __all__ = [
     "extract_code",
     "extract_final",
     "extract_json_object",
+    "extract_measure",
     "extract_number",
+    "extract_tag",
+    "extract_yes_no",
     "first_boxed",
     "format_of",
     "last_boxed",
@@ -321,6 +327,11 @@ def extract_choice(text: str | None, n_choices: int = 5) -> str | None:
     if hits:
         return hits[-1].group(1)
 
+    # a text opening with its option: "A. Yes.", "(B) 2 inches", "C: the laptop" (SpatialAgent's Terminate)
+    m = re.match(rf"\(?({cls}|{cls.lower()})\)?[.:)]\s", stripped + " ")
+    if m and (stripped[:1] == "(" or stripped[1:2] in ".:)"):
+        return m.group(1).upper()
+
     # a last line that is just a letter, e.g. "...\nC"
     lines = [ln.strip().strip("*").strip() for ln in text.splitlines() if ln.strip()]
     m = re.fullmatch(rf"\(?({cls})\)?[.:)]?", lines[-1]) if lines else None
@@ -372,6 +383,55 @@ def extract_json_object(text: str | None) -> dict[str, Any] | None:
         objects = [x for x in parsed if isinstance(x, dict)]
         return objects[-1] if objects else None
     return None
+def extract_tag(text: str | None, tag: str) -> str | None:
+    """The stripped content of the last ``<tag>…</tag>`` in `text` (e.g. ``<answer>(B)</answer>``), or None."""
+    if not text:
+        return None
+    found = re.findall(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.DOTALL | re.IGNORECASE)
+    return found[-1] if found else None
+
+
+def extract_yes_no(text: str | None) -> str | None:
+    """"yes" or "no": the first standalone yes/no word (any case) of the answer, else None."""
+    m = re.search(r"\b(yes|no)\b", text or "", re.IGNORECASE)
+    return m.group(1).lower() if m else None
+
+
+# Length units → centimetres (the SpatialScore scorer compares in centimetres), and their spellings.
+LENGTH_UNITS_CM: dict[str, float] = {"mm": 0.1, "cm": 1.0, "m": 100.0, "km": 100_000.0, "in": 2.54, "ft": 30.48,
+                                     "yd": 91.44, "mi": 160_934.4}
+_UNIT_SPELLINGS = {
+    **{u: u for u in LENGTH_UNITS_CM}, "millimeter": "mm", "millimetre": "mm", "centimeter": "cm",
+    "centimetre": "cm", "meter": "m", "metre": "m", "kilometer": "km", "kilometre": "km", "inch": "in",
+    "inches": "in", "foot": "ft", "feet": "ft", "yard": "yd", "mile": "mi",
+}
+_UNIT_WORD = "|".join(sorted((re.escape(u) for u in _UNIT_SPELLINGS), key=len, reverse=True))
+_MEASURE_RE = re.compile(rf"({_NUMBER})\s*({_UNIT_WORD})s?\b", re.IGNORECASE)
+
+
+class Measure(BaseModel):
+    """A number read from an answer, with its length unit when it has one."""
+
+    value: float
+    unit: str | None = None  # a key of LENGTH_UNITS_CM (mm, cm, m, km, in, ft, yd, mi)
+
+    @property
+    def cm(self) -> float | None:
+        return None if self.unit is None else self.value * LENGTH_UNITS_CM[self.unit]
+
+
+def extract_measure(text: str | None) -> Measure | None:
+    """A value with its unit ("1.5 m", "150 centimeters", "about 3 feet"): the first number followed by a
+    length unit, else the final number (`extract_number`) without a unit; None when there is no number."""
+    if not text:
+        return None
+    m = _MEASURE_RE.search(text)
+    if m:
+        value = normalize_number(m.group(1))
+        if value is not None:
+            return Measure(value=float(value), unit=_UNIT_SPELLINGS[m.group(2).lower()])
+    number = extract_number(text)
+    return Measure(value=float(number)) if number is not None else None
 
 
 _FINAL_RE = re.compile(r"(?:####|final answer\s*(?:is)?\s*:?|answer\s*(?:is|:))\s*([^\n]+)", re.IGNORECASE)

@@ -32,6 +32,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--method", default="vanilla", help="registered system (see `maslab methods`)")
     p.add_argument("--model", help="model alias for every role (default: the models file's default)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system parameter")
+    p.add_argument("--image", action="append", default=[], metavar="FILE",
+                   help="an input image (repeatable: image-0, image-1, …); needs a vision model")
     p.add_argument("--max-tokens", type=int, default=256, help="completion-token cap per call (default 256)")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--trace", metavar="FILE", help="write the run's JSONL trace (one line per model call)")
@@ -176,9 +178,15 @@ def _run(coro: Any) -> Any:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
+    from maslab.errors import ConfigError
     from maslab.method import load_method
+    from maslab.task import Task
     from maslab.workflow import apply_overrides
 
+    missing = [f for f in args.image if not Path(f).is_file()]
+    if missing:
+        raise ConfigError(f"--image: no such file: {', '.join(missing)}")
+    task = Task(question=args.question, images=[str(Path(f).resolve()) for f in args.image])
     params = apply_overrides({"method": args.method, "params": {}}, args.set)["params"]
     if args.model:
         params.setdefault("model", args.model)
@@ -186,7 +194,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
     from maslab.trace import RunRecorder
 
-    solution = _run(method.solve(args.question, pool=pool, recorder=RunRecorder(args.trace, run_id="ask")))
+    solution = _run(method.solve(task, pool=pool, recorder=RunRecorder(args.trace, run_id="ask")))
     print(solution.answer)
     return 0
 

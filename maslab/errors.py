@@ -47,3 +47,7 @@ class ServeError(MaslabError):
 
 class ToolError(MaslabError):
     """A tool is misdefined or unknown (bad *calls* are returned to the model, not raised)."""
+
+
+class ImageError(ConfigError):
+    """An image cannot be read, or is sent to a model alias that does not accept images."""

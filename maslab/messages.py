@@ -3,20 +3,30 @@
 `Message` and its content parts convert losslessly to and from OpenAI chat dicts
 (`Message.to_openai()` / `Message.from_openai()`), so anything an OpenAI-compatible server
 accepts can be expressed here and anything it returns can be read back without loss.
-An image given by local path is inlined as a base64 data URL on the way out.
+
+Images are content parts (`ImagePart`) given by local path, URL or base64 data. This module is
+the one place where an image becomes wire format: `to_openai()` turns a local path into a base64
+data URL (every transport sends what it returns), while `to_openai(images="reference")` replaces
+each image by its reference — the SHA-256 of its bytes, never the bytes or the path — which is what
+cache keys hash; `ImagePart.reference()` (path or URL plus digest) is what traces keep.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
 import mimetypes
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from maslab.errors import ImageError
 
 Role = Literal["system", "user", "assistant", "tool"]
+ImageForm = Literal["inline", "reference"]
 
 
 class TextPart(BaseModel):
@@ -28,7 +38,7 @@ class TextPart(BaseModel):
 
 
 class ImagePart(BaseModel):
-    """An image for a vision model, given by exactly one of path, url or base64 data."""
+    """An image for a vision model, given by exactly one of a local `path`, a `url` or base64 `data`."""
 
     model_config = ConfigDict(frozen=True)
     type: Literal["image"] = "image"
@@ -38,17 +48,63 @@ class ImagePart(BaseModel):
     media_type: str = "image/png"
     detail: str | None = None
 
+    @model_validator(mode="after")
+    def _one_source(self) -> ImagePart:
+        given = [k for k in ("path", "url", "data") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"an image part needs exactly one of path, url or data (got {given or 'none'})")
+        return self
+
+    def _media(self) -> str:
+        return (mimetypes.guess_type(self.path)[0] if self.path else None) or self.media_type
+
+    def image_bytes(self) -> bytes | None:
+        """The image's bytes (read from `path`, decoded from `data` or a data URL); None for a remote URL."""
+        if self.path is not None:
+            try:
+                return Path(self.path).read_bytes()
+            except OSError as e:
+                raise ImageError(f"cannot read image {self.path!r}: {e.strerror or e}") from e
+        encoded = self.data
+        if encoded is None and self.url is not None and self.url.startswith("data:") and ";base64," in self.url:
+            encoded = self.url.split(";base64,", 1)[1]
+        if encoded is None:
+            return None
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ImageError(f"image data is not valid base64: {e}") from e
+
+    def digest(self) -> str:
+        """SHA-256 of the image's bytes (of the URL text for a remote URL, which is never fetched)."""
+        raw = self.image_bytes()
+        return hashlib.sha256(raw if raw is not None else (self.url or "").encode()).hexdigest()
+
+    def reference(self) -> dict[str, Any]:
+        """What a trace keeps of the image: its path or (non-data) URL and its digest, never its bytes."""
+        ref: dict[str, Any] = {"sha256": self.digest(), "media_type": self._media()}
+        if self.path is not None:
+            ref["path"] = self.path
+        elif self.url is not None and not self.url.startswith("data:"):
+            ref["url"] = self.url
+        return ref
+
     def image_url(self) -> str:
         """The URL an OpenAI-compatible server receives (a data URL for local or inline images)."""
         if self.url is not None:
             return self.url
         if self.data is not None:
             return f"data:{self.media_type};base64,{self.data}"
-        if self.path is not None:
-            media = mimetypes.guess_type(self.path)[0] or self.media_type
-            payload = base64.b64encode(Path(self.path).read_bytes()).decode()
-            return f"data:{media};base64,{payload}"
-        raise ValueError("ImagePart needs one of path, url or data")
+        payload = base64.b64encode(self.image_bytes() or b"").decode()
+        return f"data:{self._media()};base64,{payload}"
+
+    def to_openai(self, images: ImageForm = "inline") -> dict[str, Any]:
+        """The OpenAI `image_url` content part; with ``images="reference"`` the URL is replaced by the
+        digest of the bytes (the form cache keys hash: same bytes, same key, whatever the path)."""
+        image: dict[str, Any] = {"url": self.image_url()} if images == "inline" else {"sha256": self.digest()}
+        if self.detail is not None:
+            image["detail"] = self.detail
+        return {"type": "image_url", "image_url": image}
 
 
 Part = TextPart | ImagePart
@@ -102,20 +158,18 @@ class Message(BaseModel):
             return self.content
         return "".join(p.text for p in self.content if isinstance(p, TextPart))
 
-    def to_openai(self) -> dict[str, Any]:
-        """The OpenAI chat-completions dict for this message."""
+    @property
+    def images(self) -> list[ImagePart]:
+        """The message's image parts, in order."""
+        return [p for p in self.content if isinstance(p, ImagePart)] if isinstance(self.content, list) else []
+
+    def to_openai(self, images: ImageForm = "inline") -> dict[str, Any]:
+        """The OpenAI chat-completions dict for this message (images inlined as data URLs, or, with
+        ``images="reference"``, replaced by the digests of their bytes)."""
         out: dict[str, Any] = {"role": self.role}
         if isinstance(self.content, list):
-            parts: list[dict[str, Any]] = []
-            for p in self.content:
-                if isinstance(p, TextPart):
-                    parts.append({"type": "text", "text": p.text})
-                else:
-                    image: dict[str, Any] = {"url": p.image_url()}
-                    if p.detail is not None:
-                        image["detail"] = p.detail
-                    parts.append({"type": "image_url", "image_url": image})
-            out["content"] = parts
+            out["content"] = [{"type": "text", "text": p.text} if isinstance(p, TextPart) else p.to_openai(images)
+                              for p in self.content]
         else:
             out["content"] = self.content
         if self.name is not None:

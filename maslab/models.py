@@ -24,13 +24,16 @@ Scripted token counts are whitespace word counts.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import itertools
 import json
 import os
 import sqlite3
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +46,12 @@ from maslab.errors import (
     BadResponseError,
     CacheMissError,
     ConfigError,
+    ImageError,
     ModelCallError,
     ModelTimeoutError,
     UnknownAliasError,
 )
-from maslab.messages import Completion, Message, ToolCall, Usage, as_messages
+from maslab.messages import Completion, ImagePart, Message, TextPart, ToolCall, Usage, as_messages
 from maslab.trace import UsageLedger, current_recorder, get_logger
 
 log = get_logger(__name__)
@@ -82,6 +86,7 @@ class AliasConfig(BaseModel):
     backoff_max: float = Field(default=8.0, ge=0)
     params: dict[str, Any] = Field(default_factory=dict)  # default sampling parameters
     tool_calls: Literal["native", "json"] | None = None  # None: json for llama.cpp/scripted
+    vision: bool | None = None  # accepts image parts; None: probed once with a tiny image (scripted: yes)
 
     @model_validator(mode="after")
     def _has_backend(self) -> AliasConfig:
@@ -197,8 +202,8 @@ class CompletionCache:
             sample_index: int, agent: str = "", namespace: str = "") -> tuple[str, str]:
         """(hash, request JSON). The agent is part of the key so that two agents sent the same prompt
         at temperature > 0 draw independent samples; the namespace separates e.g. sweep seeds."""
-        request = json.dumps(
-            {"model": model, "messages": [m.to_openai() for m in messages], "params": params,
+        request = json.dumps(  # images enter as digests of their bytes: never a path, never a blob
+            {"model": model, "messages": [m.to_openai(images="reference") for m in messages], "params": params,
              "tools": tools, "sample_index": sample_index, "agent": agent, "namespace": namespace},
             sort_keys=True, default=str,
         )
@@ -257,14 +262,23 @@ class _Alias:
     config: AliasConfig
     endpoints: list[_Endpoint] = field(default_factory=list)
     ready: bool = False
+    vision: bool | None = None
     lock: asyncio.Lock | None = None
     lock_loop: asyncio.AbstractEventLoop | None = None
+    probe: asyncio.Lock | None = None
+    probe_loop: asyncio.AbstractEventLoop | None = None
 
     def start_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         if self.lock is None or self.lock_loop is not loop:
             self.lock, self.lock_loop = asyncio.Lock(), loop
         return self.lock
+
+    def probe_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self.probe is None or self.probe_loop is not loop:
+            self.probe, self.probe_loop = asyncio.Lock(), loop
+        return self.probe
 
 
 _litellm: Any = None
@@ -298,6 +312,16 @@ def _cache_model(a: _Alias) -> str:
     if a.config.serve:
         return f"serve/{a.config.serve.get('engine')}/{a.config.serve.get('model')}"
     return f"scripted/{a.name}"
+
+
+def _tiny_png() -> bytes:
+    """An 8×8 grey PNG: the vision probe's image."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + b"\x80" * 8 for _ in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -343,7 +367,9 @@ class ModelPool:
                 fn = script if callable(script) else _script_from_list(script)
                 alias.endpoints = [_Endpoint(name, EndpointConfig(model=f"scripted/{name}", max_concurrency=1024), fn)]
                 alias.ready = True
+                alias.vision = True if cfg.vision is None else cfg.vision  # a script sees the image parts
             else:
+                alias.vision = cfg.vision
                 alias.endpoints = [_Endpoint(name, e) for e in cfg.endpoints]
                 alias.ready = cfg.serve is None
             self._aliases[name] = alias
@@ -407,6 +433,36 @@ class ModelPool:
     def endpoints(self, alias: str) -> list[str]:
         return [e.label for e in self._aliases[self.resolve(alias)].endpoints]
 
+    async def supports_images(self, alias: str | None) -> bool:
+        """Whether the alias accepts image parts: its models-file `vision:` entry, else (scripted aliases
+        aside, which accept them) one probe per pool — a one-token request carrying a tiny PNG, sent once
+        without retries. If the server answers, the alias takes images; if it fails (text-only servers
+        answer 400 or 500), the same request without the image decides: answered, the alias is text only;
+        failed too, the server's error is raised. A server that silently ignores images passes the probe,
+        so declare `vision:` where it matters."""
+        a = self._aliases[self.resolve(alias)]
+        if a.vision is not None:
+            return a.vision
+        async with a.probe_lock():
+            if a.vision is None:
+                await self._ensure_ready(a)
+                params = {"max_tokens": 1, "temperature": 0}
+                image = ImagePart(data=base64.b64encode(_tiny_png()).decode())
+                probe = ScriptedRequest(a.name, [Message.user([TextPart(text="Reply OK."), image])], params,
+                                        agent="vision_probe", role="vision_probe")
+                try:
+                    completion = await self._call_once(a, probe)
+                    a.vision = True
+                except (_Transient, ModelCallError) as e:
+                    log.info("vision probe rejected", alias=a.name, error=str(e)[:300])
+                    completion = await self._call_with_retries(a, ScriptedRequest(
+                        a.name, [Message.user("Reply OK.")], params, agent="vision_probe", role="vision_probe"))
+                    a.vision = False
+                self.ledger.record(agent="vision_probe", role="vision_probe", alias=a.name,
+                                   prompt_tokens=completion.usage.prompt_tokens,
+                                   completion_tokens=completion.usage.completion_tokens, latency_s=completion.latency_s)
+        return bool(a.vision)
+
     async def check(self, alias: str) -> dict[str, bool]:
         """Health of each configured endpoint of an alias (GET /models)."""
         from maslab.serve import is_reachable
@@ -438,6 +494,10 @@ class ModelPool:
         for key, value in self.overrides.items():  # max_tokens is a cap; other overrides replace
             merged[key] = min(merged.get(key, value), value) if key == "max_tokens" else value
         agent, role = agent or role or "anonymous", role or agent or "anonymous"
+        if any(m.images for m in msgs) and not await self.supports_images(name):
+            raise ImageError(f"alias {name!r} does not accept images (agent {agent!r} sent some); use a vision "
+                             "model, or declare `vision: true` for this alias in the models file if its server "
+                             "takes image parts")
 
         key = request = None
         if self.cache is not None and cache:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from maslab.messages import ImagePart, Message, TextPart
 from maslab.trace import LedgerSnapshot, TraceStep
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -20,12 +21,14 @@ class Task(BaseModel):
     choices: list[str] | None = None
     answer: str | None = None  # the reference answer, when known
     domain: str | None = None
+    images: list[str] = Field(default_factory=list)  # input images (local paths), image-0, image-1, …
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _default_id(self) -> Task:
         if not self.id:
-            self.id = hashlib.sha1(self.question.encode()).hexdigest()[:12]
+            key = "\x00".join([self.question, *self.images])
+            self.id = hashlib.sha1(key.encode()).hexdigest()[:12]
         return self
 
     def prompt(self) -> str:
@@ -34,6 +37,13 @@ class Task(BaseModel):
             return self.question
         lines = [self.question, ""] + [f"({_LETTERS[i]}) {c}" for i, c in enumerate(self.choices)]
         return "\n".join(lines)
+
+    def user_message(self, text: str | None = None) -> Message:
+        """The user turn a model sees: `text` (default: `prompt()`) followed by the task's images, if any."""
+        text = self.prompt() if text is None else text
+        if not self.images:
+            return Message.user(text)
+        return Message.user([TextPart(text=text), *(ImagePart(path=p) for p in self.images)])
 
 
 class Solution(BaseModel):

@@ -57,6 +57,7 @@ class ToolResult(BaseModel):
     ok: bool
     content: str = ""
     error: str | None = None
+    error_type: str | None = None  # the exception's class name; "ArgumentError" for rejected arguments
     duration_s: float = 0.0
 
     def as_text(self) -> str:
@@ -316,32 +317,33 @@ class Tool:
         """Validate `arguments` (a dict or a JSON string), run the tool, and report; never raises."""
         start = time.perf_counter()
 
-        def done(ok: bool, content: str = "", error: str | None = None) -> ToolResult:
-            result = ToolResult(ok=ok, content=content, error=error, duration_s=time.perf_counter() - start)
+        def done(ok: bool, content: str = "", error: str | None = None, error_type: str | None = None) -> ToolResult:
+            result = ToolResult(ok=ok, content=content, error=error, error_type=error_type,
+                                duration_s=time.perf_counter() - start)
             log.debug("tool call", tool=self.name, ok=ok, duration_s=round(result.duration_s, 4))
             return result
 
         parsed = self._parse_arguments(arguments)
         if isinstance(parsed, str):
-            return done(False, error=_clip(parsed))
+            return done(False, error=_clip(parsed), error_type="ArgumentError")
         try:
             if self.timeout is None:
                 value = await self._invoke(parsed)
             else:
                 value = await asyncio.wait_for(self._invoke(parsed), timeout=self.timeout)
         except TimeoutError:
-            return done(False, error=f"{self.name}: timed out after {self.timeout}s")
+            return done(False, error=f"{self.name}: timed out after {self.timeout}s", error_type="TimeoutError")
         except asyncio.CancelledError:
             raise
         except ToolFailure as exc:
-            return done(False, error=_clip(f"{self.name}: {exc}"))
+            return done(False, error=_clip(f"{self.name}: {exc}"), error_type=type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - a failing tool is reported to the model, not raised
             log.debug("tool raised", tool=self.name, error=repr(exc))
-            return done(False, error=_clip(f"{self.name}: {type(exc).__name__}: {exc}"))
+            return done(False, error=_clip(f"{self.name}: {type(exc).__name__}: {exc}"), error_type=type(exc).__name__)
         try:
             return done(True, content=_render(value))
         except Exception as exc:  # noqa: BLE001 - rendering a weird value must not crash the run
-            return done(False, error=_clip(f"{self.name}: cannot render the result: {exc}"))
+            return done(False, error=_clip(f"{self.name}: cannot render the result: {exc}"), error_type=type(exc).__name__)
 
 
 @overload

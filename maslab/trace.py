@@ -17,11 +17,9 @@ secret-looking keys and the values of secret-looking environment variables are w
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import contextvars
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -272,8 +270,8 @@ def message_record(message: Message) -> dict[str, Any]:
     """A message as a trace writes it: OpenAI-shaped, with images as references rather than data."""
     out: dict[str, Any] = {"role": message.role}
     if isinstance(message.content, list):
-        out["content"] = [{"type": "text", "text": p.text} if not isinstance(p, ImagePart) else _image_ref(p)
-                          for p in message.content]
+        out["content"] = [{"type": "text", "text": p.text} if not isinstance(p, ImagePart)
+                          else {"type": "image", **p.reference()} for p in message.content]
     else:
         out["content"] = message.content
     if message.name is not None:
@@ -283,21 +281,6 @@ def message_record(message: Message) -> dict[str, Any]:
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
     return out
-
-
-def _image_ref(part: ImagePart) -> dict[str, Any]:
-    if part.path is not None:
-        return {"type": "image", "path": part.path}
-    url = part.url or ""
-    if part.data is None and not url.startswith("data:"):
-        return {"type": "image", "url": url}
-    payload = part.data if part.data is not None else url.split(",", 1)[-1]
-    try:
-        blob = base64.b64decode(payload, validate=False)
-    except ValueError:
-        blob = payload.encode()
-    return {"type": "image", "media_type": part.media_type, "bytes": len(blob),
-            "sha256": hashlib.sha256(blob).hexdigest()}
 
 
 

@@ -63,8 +63,10 @@ async def test_images_are_written_as_references_and_secrets_are_redacted(tmp_pat
     (call,) = [e for e in _lines(trace) if e["event"] == "call"]
     parts = call["messages"][0]["content"]
     assert parts[0] == {"type": "text", "text": "Describe both, key ***."}
-    assert parts[1] == {"type": "image", "path": str(image)}
-    assert parts[2]["type"] == "image" and parts[2]["bytes"] == 4 and len(parts[2]["sha256"]) == 64
+    assert parts[1] == {"type": "image", "path": str(image), "media_type": "image/png",
+                        "sha256": ImagePart(path=str(image)).digest()}
+    assert parts[2] == {"type": "image", "media_type": "image/jpeg",
+                        "sha256": ImagePart(data="QUJDRA==", media_type="image/jpeg").digest()}
     assert call["reply"]["content"] == "seen; the key is *** and ***"
 
 
