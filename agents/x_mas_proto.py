@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypedDict
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from maslab.answers import solution_verdict
 from maslab.graph import END, START, gather, loop_edge, state_graph
@@ -95,6 +95,12 @@ class Config(MethodConfig):
                                  "evaluate/revise loop (cnt_e_agents)")
     max_revise_rounds: int = Field(default=3, ge=1, description="evaluate/revise rounds per revised solution")
 
+    @model_validator(mode="after")
+    def _some_solver(self) -> Config:
+        if self.direct_solvers + self.revised_solvers < 1:
+            raise ValueError("x_mas_proto needs at least one solver (direct_solvers + revised_solvers >= 1)")
+        return self
+
 
 class State(TypedDict, total=False):
     task: Task
@@ -123,8 +129,6 @@ class XMASProto(Method[Config]):
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config
         n = cfg.direct_solvers + cfg.revised_solvers
-        if n < 1:
-            raise ValueError("x_mas_proto needs at least one solver (direct_solvers + revised_solvers >= 1)")
         planner, evaluator, reviser, aggregator = (ctx.agent(r) for r in ("planner", "evaluator", "reviser",
                                                                            "aggregator"))
         solvers = [ctx.agent("solver", index=i) for i in range(n)]

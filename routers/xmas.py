@@ -69,26 +69,27 @@ def _pick(table: BenchTable, function: str, domain: str, candidates: Sequence[st
           role: str) -> RoleChoice:
     scores = {a: table.score(function, domain, a, metric) for a in candidates}
     means = {a: table.cross_domain_mean(function, a, metric) for a in candidates}
-    ranked = [a for a in candidates if scores[a] is not None]
+    ranked = {a: s for a, s in scores.items() if s is not None}  # candidates keep their order
     if ranked:
-        best = max(scores[a] for a in ranked)  # type: ignore[type-var]
-        top = [a for a in ranked if scores[a] == best]
+        best = max(ranked.values())
+        top = [a for a, s in ranked.items() if s == best]
         rule = "argmax"
         if len(top) > 1:
-            best_mean = max((means[a] for a in top if means[a] is not None), default=None)
+            tied_means = {a: means[a] for a in top if means[a] is not None}
+            best_mean = max(tied_means.values(), default=None)
             by_mean = [a for a in top if means[a] == best_mean] if best_mean is not None else top
             rule = "tie: cross-domain mean" if len(by_mean) == 1 else "tie: candidate order"
             top = by_mean
-        alias = top[0]  # candidates keep their order, so the first is the earliest
+        alias = top[0]  # the earliest candidate among those left
         return RoleChoice(role=role, function=function, alias=alias, score=scores[alias],
                           cross_domain_mean=means[alias], rule=rule, scores=scores)
-    with_mean = [a for a in candidates if means[a] is not None]
+    with_mean = {a: m for a, m in means.items() if m is not None}
     if not with_mean:
         raise ConfigError(f"the X-MAS table has no `{function}` scores for any candidate "
                           f"({', '.join(candidates)}): role {role!r} needs them — run the bench's "
                           f"`{function}` harness for them")
-    best_mean = max(means[a] for a in with_mean)  # type: ignore[type-var]
-    alias = next(a for a in with_mean if means[a] == best_mean)
+    best_mean = max(with_mean.values())
+    alias = next(a for a, m in with_mean.items() if m == best_mean)
     return RoleChoice(role=role, function=function, alias=alias, score=None, cross_domain_mean=best_mean,
                       rule="no domain cell: cross-domain mean", scores=scores)
 

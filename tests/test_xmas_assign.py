@@ -135,8 +135,8 @@ async def test_a_sweep_assignment_computed_by_xmas_is_recorded_beside_the_homoge
     assert rows and all(r.roles == {"debater": "a", "aggregator": "c"} for r in rows)
     calls = [json.loads(line) for line in Path(rows[0].trace_path).read_text().splitlines()]
     assert {(c["role"], c["alias"]) for c in calls if c["event"] == "call"} == {("debater", "a"), ("aggregator", "c")}
-    meta = store.get_meta("assignment:xmas:x_mas_proto")
-    assert meta["roles"]["solver"] == "a" and meta["domain"] == "math"
+    meta = store.get_meta("computed_assignments")["xmas|x_mas_proto"]
+    assert meta["roles"]["solver"] == "a" and meta["domain"] == "math" and meta["assigner"] == "xmas"
     assert next(c for c in meta["choices"] if c["role"] == "aggregator")["scores"]["c"] == 95.0
 
 
@@ -163,3 +163,24 @@ def test_bad_assigner_options_are_located_errors_before_any_call(tmp_path):
     assert "assignments[1].xmas" in text and "colour" in text
     assert "assignments[2].xmas" in text and "not aliases of the models file" in text
     assert str(path) in text
+
+
+async def test_a_resumed_sweep_keeps_the_roles_it_computed_first(tmp_path):
+    """Scripted models: after the first run the bench table changes (c becomes the best solver); `--resume`
+    reuses the recorded roles, so rows under one assignment name never mix two assignments; a new sweep
+    folder computes afresh. The report lists the computed roles."""
+    from maslab.bench.report import write_report
+
+    path = _sweep(tmp_path, [{"xmas": {"table": "bench.csv", "domain": "math"}}])
+    sweep = load_sweep(path)
+    await run_sweep(sweep, out=tmp_path / "out", progress=False)
+    changed = table({**{(c.function, c.domain, c.alias): c.pct2 for c in HAND.cells}, ("qa", "math", "c"): 100})
+    (tmp_path / "bench.csv").write_text(changed.to_csv())
+    await run_sweep(load_sweep(path), out=tmp_path / "out", resume=True, progress=False)
+    roles = {c["method_label"]: c["roles"] for c in ResultStore.open(tmp_path / "out").cells()}
+    assert roles["llm_debate"]["debater"] == "a"
+    await run_sweep(load_sweep(path), out=tmp_path / "fresh", progress=False)
+    fresh = {c["method_label"]: c["roles"] for c in ResultStore.open(tmp_path / "fresh").cells()}
+    assert fresh["llm_debate"]["debater"] == "c"
+    report = write_report(tmp_path / "out")
+    assert "| xmas | llm_debate | xmas | debater → a, aggregator → c |" in report.markdown

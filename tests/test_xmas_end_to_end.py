@@ -189,7 +189,10 @@ def test_the_bench_recovers_who_is_best_at_what_and_the_xmas_assignment_beats_ev
     for method in ("x_mas_proto", "llm_debate"):
         homogeneous = [accuracy[(method, f"all-{a}")] for a in ALIASES]
         assert accuracy[(method, "xmas")] > max(homogeneous), (method, accuracy)
-    assert "xmas" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "## Computed assignments" in markdown
+    assert "| xmas | llm_debate | xmas | debater → A, aggregator → C |" in markdown
+    assert "Computed assignments" in (out / "report.html").read_text()
 
 
 SECRET_KEY = "sk-xmas-SECRET-4f1c9e"

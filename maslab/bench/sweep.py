@@ -24,8 +24,8 @@ finishes. The seed goes into the system's config, the dataset's option shuffle/g
 completion-cache namespace, so seeds are independent replicates and re-runs replay exactly.
 `resume=True` skips finished rows and retries failed ones; a sweep killed mid-way loses nothing
 that had finished. An assignment computed by an assigner plug-in (`maslab.assigners`, e.g. `xmas`)
-is resolved once per method before any task runs; its roles go into the store's cells and rows,
-and the plug-in's reasons into the store's meta (`assignment:<name>:<method label>`).
+is resolved once per method before any task runs; its roles go into the store's cells and rows, and,
+with the plug-in's reasons, into the store's meta `computed_assignments` (which `--resume` reuses).
 """
 
 from __future__ import annotations
@@ -331,6 +331,37 @@ def resolve_assignment(entry: AssignmentEntry, method: MethodEntry, *, base_dir:
     return concrete, result.detail
 
 
+COMPUTED = "computed_assignments"  # store meta: {"<assignment>|<method label>": roles and the assigner's reasons}
+
+
+def _resolve_computed(cells: list[Cell], sweep: Sweep, store: ResultStore, pool: Any, resume: bool) -> None:
+    """Give every cell whose assignment an assigner plug-in computes its concrete roles: once per (assignment,
+    method label), recorded in the store's meta (`COMPUTED`). A resumed sweep reuses the recorded roles, so
+    its rows never mix two different assignments under one name."""
+    recorded: dict[str, Any] = dict(store.get_meta(COMPUTED) or {})
+    done: dict[str, AssignmentEntry] = {}
+    for cell in cells:
+        entry = cell.assignment
+        if not entry.assigner:
+            continue
+        key = f"{entry.name}|{cell.method.name}"
+        if key not in done:
+            if resume and key in recorded:
+                done[key] = entry.model_copy(update={"roles": {**entry.roles, **recorded[key]["roles"]}})
+            else:
+                done[key], detail = resolve_assignment(entry, cell.method, base_dir=sweep.base_dir,
+                                                       aliases=pool.aliases, models=pool.config)
+                recorded[key] = {**detail, "assignment": entry.name, "method": cell.method.name,
+                                 "assigner": entry.assigner, "roles": done[key].roles}
+                store.set_meta(COMPUTED, recorded)
+                log.info("sweep.assignment_computed", assignment=entry.name, method=cell.method.name,
+                         assigner=entry.assigner, roles=done[key].roles)
+            for value in done[key].roles.values():
+                for alias in value if isinstance(value, list) else [value]:
+                    pool.resolve(alias)
+        cell.assignment = done[key]
+
+
 def _method_for(cell: Cell) -> Any:
     from maslab.method import load_method, method_class
 
@@ -383,19 +414,7 @@ async def run_sweep(
                 pool.resolve(alias)
 
     cells = cells_of(sweep)
-    resolved: dict[tuple[str, str], AssignmentEntry] = {}
-    for cell in cells:  # assigner entries (e.g. X-MAS) become concrete roles, once per (assignment, method)
-        key = (cell.assignment.name, cell.method.name)
-        if cell.assignment.assigner and key not in resolved:
-            resolved[key], detail = resolve_assignment(cell.assignment, cell.method, base_dir=sweep.base_dir,
-                                                       aliases=pool.aliases, models=pool.config)
-            store.set_meta(f"assignment:{key[0]}:{key[1]}", {"roles": resolved[key].roles, **detail})
-            log.info("sweep.assignment_computed", assignment=key[0], method=key[1], assigner=cell.assignment.assigner,
-                     roles=resolved[key].roles)
-            for v in resolved[key].roles.values():
-                for alias in v if isinstance(v, list) else [v]:
-                    pool.resolve(alias)
-        cell.assignment = resolved.get(key, cell.assignment)
+    _resolve_computed(cells, sweep, store, pool, resume)
     work: list[tuple[Cell, Any, Task]] = []
     task_cache: dict[tuple[str, int], list[Task]] = {}
     done = store.finished() if resume else set()

@@ -12,7 +12,10 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from maslab.cli import main
+from maslab.errors import ConfigError
 from maslab.method import load_method, method_class
 from maslab.models import ModelPool, ScriptedRequest
 from maslab.testing import FakeOpenAIServer
@@ -78,6 +81,17 @@ async def test_the_loop_stops_after_three_revise_rounds_without_acceptance():
 async def test_an_accepted_first_solution_costs_seven_calls():
     sol, _ = await solve_recorded("x_mas_proto", reply(["The solution is correct"]))
     assert sol.usage.calls == 7 and sol.metadata["revise_rounds"] == 0
+
+
+async def test_other_team_sizes_plan_as_many_ideas_and_without_revised_solvers_skip_the_loop():
+    """Scripted models: 2 direct + 0 revised solvers → the planner is asked for 2 ideas, no evaluation,
+    1 + 2 + 1 = 4 calls; no solver at all is a configuration error."""
+    sol, script = await solve_recorded("x_mas_proto", reply(["The solution is correct"]), direct_solvers=2,
+                                       revised_solvers=0)
+    assert "Propose 2 different ideas" in script.by_role("planner")[0].prompt
+    assert sol.usage.calls == 4 and not script.by_role("evaluator")
+    with pytest.raises(ConfigError, match="at least one solver"):
+        load_method("x_mas_proto", direct_solvers=0, revised_solvers=0)
 
 
 async def test_a_planner_with_too_few_or_too_many_ideas_does_not_fail():

@@ -82,7 +82,7 @@ def alias_identity(pool: Any, alias: str) -> dict[str, Any]:
     cfg = pool.config.models[alias]
     return {"alias": alias, "endpoints": sorted({e.model for e in cfg.endpoints}),
             "serve": {"engine": cfg.serve.get("engine"), "model": cfg.serve.get("model")} if cfg.serve else None,
-            "scripted": cfg.scripted is not None, "strip_reasoning": cfg.strip_reasoning}
+            "scripted": cfg.scripted is not None, "strip_reasoning": cfg.strip_reasoning, "params": cfg.params}
 
 
 class Config(MethodConfig):
