@@ -147,6 +147,7 @@ class AgentVerse(Method[Config]):
     citation = "arXiv 2308.10848"
     summary = "Recruit experts, draft and critique until they agree, evaluate; repeat with the advice."
     roles = ("recruiter", "solver", "critic", "evaluator")
+    functions = {"recruiter": "plan", "solver": "qa", "critic": "evaluate", "evaluator": "evaluate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

@@ -276,6 +276,7 @@ class Avengers(Method[Config]):
     citation = "arXiv 2505.19797"
     summary = "Route each query to its embedding cluster's best model(s), sample 10x, majority vote."
     roles = ("expert", "aggregator")
+    functions = {"expert": "qa", "aggregator": "aggregate"}
     Config = Config
 
     def __init__(self, config: Config | None = None, *, router: Router | None = None) -> None:

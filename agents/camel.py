@@ -102,6 +102,7 @@ class Camel(Method[Config]):
     citation = "arXiv 2303.17760"
     summary = "Role-playing: an AI user instructs an AI assistant turn by turn; the assistant's solution answers."
     roles = ("specifier", "user", "assistant", "critic")
+    functions = {"specifier": "plan", "user": "plan", "assistant": "qa", "critic": "evaluate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

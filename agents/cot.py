@@ -41,6 +41,7 @@ class ChainOfThought(Method[Config]):
     citation = "arXiv 2201.11903"
     summary = "One call: the query plus a step-by-step cue."
     roles = ("solver",)
+    functions = {"solver": "qa"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

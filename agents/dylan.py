@@ -154,6 +154,7 @@ class DyLAN(Method[Config]):
     citation = "arXiv 2310.02170"
     summary = "Layers of agents with consensus early stop and a listwise ranker that selects the team."
     roles = ("agent", "ranker")
+    functions = {"agent": "qa", "ranker": "evaluate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

@@ -66,6 +66,7 @@ class LLMDebate(Method[Config]):
     citation = "arXiv 2305.14325"
     summary = "N debaters answer, then for R-1 rounds read each other's answers and update; aggregate."
     roles = ("debater", "aggregator")
+    functions = {"debater": "qa", "aggregator": "aggregate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

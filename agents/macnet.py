@@ -194,6 +194,7 @@ class MacNet(Method[Config]):
     citation = "arXiv 2406.07155"
     summary = "Agents on a DAG critique and improve their predecessors' solutions; sinks are merged."
     roles = ("node", "aggregator")
+    functions = {"node": "revise", "aggregator": "aggregate"}
     Config = Config
 
     def per_run_graph(self) -> bool:

@@ -113,6 +113,7 @@ class MAD(Method[Config]):
     citation = "arXiv 2305.19118"
     summary = "Affirmative vs negative debate; a JSON moderator concludes, else a judge decides."
     roles = ("affirmative", "negative", "moderator", "judge")
+    functions = {"affirmative": "qa", "negative": "revise", "moderator": "evaluate", "judge": "aggregate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

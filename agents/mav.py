@@ -98,6 +98,7 @@ class MAV(Method[Config]):
     citation = "arXiv 2502.20379"
     summary = "Best-of-n candidates checked by aspect verifiers; the most approved candidate wins."
     roles = ("generator", "verifier")
+    functions = {"generator": "qa", "verifier": "evaluate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

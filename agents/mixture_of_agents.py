@@ -58,6 +58,7 @@ class MixtureOfAgents(Method[Config]):
     citation = "arXiv 2406.04692"
     summary = "Layers of proposers, each seeing all previous-layer answers; a final aggregator."
     roles = ("proposer", "aggregator")
+    functions = {"proposer": "qa", "aggregator": "aggregate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

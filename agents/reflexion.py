@@ -179,6 +179,7 @@ class Reflexion(Method[Config]):
     citation = "arXiv 2303.11366"
     summary = "Act, evaluate (self-written tests in a sandbox, or an evaluator), reflect in words, retry."
     roles = ("actor", "tester", "evaluator", "reflector")
+    functions = {"actor": "qa", "tester": "evaluate", "evaluator": "evaluate", "reflector": "plan"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

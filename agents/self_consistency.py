@@ -48,6 +48,7 @@ class SelfConsistency(Method[Config]):
     citation = "arXiv 2203.11171"
     summary = "k parallel samples, majority vote (or an LLM aggregator) over their answers."
     roles = ("sampler", "aggregator")
+    functions = {"sampler": "qa", "aggregator": "aggregate"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

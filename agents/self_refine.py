@@ -66,6 +66,7 @@ class SelfRefine(Method[Config]):
     citation = "arXiv 2303.17651"
     summary = "Draft → self-feedback → refine, until the feedback says stop or max_iters."
     roles = ("generator", "critic", "refiner")
+    functions = {"generator": "qa", "critic": "evaluate", "refiner": "revise"}
     Config = Config
 
     def build(self, ctx: RunContext[Config]) -> Any:

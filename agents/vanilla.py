@@ -24,6 +24,7 @@ class Vanilla(Method[MethodConfig]):
     citation = "arXiv 2505.16988 (MASLab baseline)"
     summary = "One call with the query."
     roles = ("solver",)
+    functions = {"solver": "qa"}
     Config = MethodConfig
 
     def build(self, ctx: RunContext[MethodConfig]) -> Any:

@@ -18,7 +18,8 @@ Extraction — one family, three rule sets
       (``<answer>…</answer>``), `extract_yes_no`, `extract_measure` (a value with its length unit,
       `LENGTH_UNITS_CM`) and `answer_key(task, text)`, the comparable form the baselines vote
       and agree on: the choice letter, the whitespace-folded code, the lower-cased boxed content,
-      the normalised number, else the case-folded last line; None means "no answer".
+      the normalised number, else the case-folded last line; None means "no answer";
+      `solution_verdict` reads an evaluator's "The solution is (in)correct" (X-MAS).
     * the Avengers reference rules (arXiv 2505.19797 spec §5), `extract_answer(text, fmt)`:
       1. a text of at most 10 characters containing neither "Answer" nor "box" is the answer;
       2. the **last** case-insensitive "Answer:" followed by a letter in the task's range
@@ -85,6 +86,7 @@ __all__ = [
     "last_boxed",
     "math_equal",
     "normalize_number",
+    "solution_verdict",
     "vote",
 ]
 
@@ -470,6 +472,19 @@ def answer_key(task: Task | AnswerFormat | None, text: str) -> str | None:
         return number
     last = next((line for line in reversed(text.strip().splitlines()) if line.strip()), "")
     return " ".join(last.lower().split()).rstrip(".") or None
+
+
+_VERDICT_RE = re.compile(r"the\s+solution\s+is\s+(in)?correct\b", re.IGNORECASE)
+
+
+def solution_verdict(text: str | None) -> bool | None:
+    """An evaluator's verdict on a solution, as X-MAS (arXiv 2505.16997) asks for it: True for
+    "The solution is correct", False for "The solution is incorrect" (any case, markdown around it
+    ignored); the **last** such sentence decides (the prompts ask for it at the end). None: no verdict."""
+    hits = _VERDICT_RE.findall((text or "").replace("*", "").replace("_", " "))
+    if not hits:
+        return None
+    return hits[-1].lower() != "in"
 
 
 # =========================================================================== Avengers reference rules

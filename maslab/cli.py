@@ -232,7 +232,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     """Workflows and sweeps (a mapping with `methods:`/`datasets:` and no `method:` is a sweep)."""
-    from maslab.bench.sweep import cells_of, load_sweep
+    from maslab.bench.sweep import cells_of, is_sweep_document, load_sweep
     from maslab.workflow import load_workflow
     from maslab.yamlfile import FileErrors, load_yaml
 
@@ -241,7 +241,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for path in args.workflows:
         try:
             data, _ = load_yaml(path)
-            if isinstance(data, dict) and "method" not in data and ("methods" in data or "datasets" in data):
+            if is_sweep_document(data):
                 sweep = load_sweep(path, models_file=args.models)
                 _console().print(f"[green]ok[/] {path} (sweep {sweep.name}: {len(cells_of(sweep))} cells)")
                 continue
@@ -316,11 +316,12 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
     from maslab.method import list_methods
 
-    table = Table("method", "citation", "roles", "parameters (defaults)", show_lines=True)
+    table = Table("method", "citation", "roles", "role → function (X-MAS)", "parameters (defaults)", show_lines=True)
     for name, cls in list_methods().items():
         fields = {k: f for k, f in cls.Config.model_fields.items() if k not in ("roles",)}
         params = ", ".join(f"{k}={f.get_default(call_default_factory=True)!r}" for k, f in fields.items())
-        table.add_row(name, cls.citation, ", ".join(cls.roles), params)
+        functions = ", ".join(f"{r} → {f}" for r, f in cls.functions.items()) or "-"
+        table.add_row(name, cls.citation, ", ".join(cls.roles), functions, params)
     _console().print(table)
     return 0
 

@@ -6,6 +6,8 @@ A system (method) is a class registered under a name with `@register_method`. It
   errors), always including `roles`: role → model alias, or a list of aliases for a repeated
   role (debater 1 → qwen, debater 2 → llama …; the list is cycled when shorter);
 * `roles`: the role names it uses; `citation`: its paper;
+* `functions`: role → MAS function (`qa`, `revise`, `aggregate`, `plan`, `evaluate`), the data
+  X-MAS assignment (arXiv 2505.16997) reads to give each role the best model for its function;
 * `build(ctx)`: its LangGraph `StateGraph`, whose state starts as `{"task": Task}` and must end
   with `answer` set.
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from maslab.models import ModelPool
 
 RoleAssignment = dict[str, str | list[str]]
+MAS_FUNCTIONS = ("qa", "revise", "aggregate", "plan", "evaluate")  # X-MAS-Bench's five functions
 
 
 class MethodConfig(BaseModel):
@@ -150,6 +153,7 @@ class Method(Generic[ConfigT]):
     citation: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     roles: tuple[str, ...] = ()
+    functions: ClassVar[dict[str, str]] = {}  # role -> one of MAS_FUNCTIONS (X-MAS assignment)
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     recursion_limit: int = 200
 
@@ -223,6 +227,10 @@ def register_method(cls: M) -> M:
     existing = _REGISTRY.get(cls.name)
     if existing is not None and existing.__qualname__ != cls.__qualname__:
         raise ConfigError(f"method name {cls.name!r} registered twice ({existing.__qualname__}, {cls.__qualname__})")
+    bad = {r: f for r, f in cls.functions.items() if r not in cls.roles or f not in MAS_FUNCTIONS}
+    if bad:
+        raise ConfigError(f"{cls.__qualname__}.functions maps {bad}: keys must be its roles {cls.roles}, "
+                          f"values one of {MAS_FUNCTIONS}")
     _REGISTRY[cls.name] = cls
     return cls
 

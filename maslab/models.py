@@ -16,6 +16,10 @@
 5. records usage (calls, tokens, latency, retries, cache hits) in the pool's ledger and in the
    current run's recorder, keyed by agent, role and alias.
 
+An alias of a reasoning model can name its `strip_reasoning` family (`r1`, `openthinker`, `huatuo`):
+the completion's text then keeps only the final answer (`strip_reasoning`), as X-MAS does per model
+family (arXiv 2505.16997); the usage still counts the whole completion, and the cache keeps it whole.
+
 The scripted backend (a list of replies, cycled, or a callable) runs through the same chokepoint,
 so tests of orchestration logic see exactly the ledger, cache and concurrency a real run sees.
 Scripted token counts are whitespace word counts.
@@ -58,6 +62,7 @@ log = get_logger(__name__)
 
 BUILTIN_MODELS_FILE = Path(__file__).parent / "data" / "models.yaml"
 CacheMode = Literal["off", "read_write", "replay"]
+ReasoningFamily = Literal["r1", "openthinker", "huatuo", "none"]
 
 
 # --------------------------------------------------------------------------- configuration
@@ -87,6 +92,7 @@ class AliasConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)  # default sampling parameters
     tool_calls: Literal["native", "json"] | None = None  # None: json for llama.cpp/scripted
     vision: bool | None = None  # accepts image parts; None: probed once with a tiny image (scripted: yes)
+    strip_reasoning: ReasoningFamily = "none"  # reasoning models: keep only the text after the trace
 
     @model_validator(mode="after")
     def _has_backend(self) -> AliasConfig:
@@ -506,7 +512,8 @@ class ModelPool:
                                                agent, recorder.cache_namespace if recorder else "")
             hit = self.cache.get(key)
             if hit is not None:
-                hit = hit.model_copy(update={"cache_hit": True, "latency_s": 0.0, "retries": 0})
+                hit = strip_reasoning(hit.model_copy(update={"cache_hit": True, "latency_s": 0.0, "retries": 0}),
+                                      a.config.strip_reasoning)
                 self._record(hit, msgs, agent, role)
                 return hit
             if self.cache.mode == "replay":
@@ -522,6 +529,7 @@ class ModelPool:
             raise
         if key is not None and request is not None and self.cache is not None:
             self.cache.put(key, request, completion, sample_index)
+        completion = strip_reasoning(completion, a.config.strip_reasoning)
         self._record(completion, msgs, agent, role)
         return completion
 
@@ -668,6 +676,29 @@ class ModelPool:
             recorder.event("error", agent=agent, role=role, alias=alias, error=f"{type(error).__name__}: {error}")
 
 
+# X-MAS (arXiv 2505.16997) keeps, per model family, only the text after the reasoning trace.
+_REASONING_SPLIT: dict[str, tuple[str, str | None]] = {
+    "r1": ("</think>", None),  # DeepSeek-R1 distills, QwQ
+    "openthinker": ("<|begin_of_solution|>", "<|end_of_solution|>"),
+    "huatuo": ("## Final Response", None),  # HuatuoGPT-o1
+}
+
+
+def strip_reasoning(completion: Completion, family: ReasoningFamily) -> Completion:
+    """`completion` with its text cut to the final answer of a reasoning model of `family`: the text after
+    the last `</think>` (r1), between `<|begin_of_solution|>` and `<|end_of_solution|>` (openthinker) or
+    after `## Final Response` (huatuo); a text without the marker is kept whole. Usage is untouched: the
+    tokens of the whole completion were spent."""
+    if family == "none" or not isinstance(completion.message.content, str):
+        return completion
+    start, end = _REASONING_SPLIT[family]
+    text = completion.message.content.split(start)[-1]
+    if end is not None:
+        text = text.split(end)[0]
+    message = completion.message.model_copy(update={"content": text.strip()})
+    return completion.model_copy(update={"message": message})
+
+
 def _classify(e: Exception, endpoint: _Endpoint, where: str, key: str | None) -> Exception:
     """Turn a litellm/openai exception into a transient (retried) or final ModelCallError."""
     name = type(e).__name__
@@ -723,4 +754,5 @@ __all__ = [
     "ScriptedRequest",
     "default_models_path",
     "load_models_config",
+    "strip_reasoning",
 ]

@@ -15,6 +15,9 @@ distribution — maslab itself or any other package — declares them in its met
     [project.entry-points."maslab.commands"]
     mine = "my_package.cli:command"              # a `maslab mine …` sub-command (a `Command`)
 
+    [project.entry-points."maslab.assigners"]
+    mine = "my_package.assign:assigner"          # computes a sweep assignment's roles (an `Assigner`)
+
 `load_group(group)` imports every module of a group once per process; a plug-in that fails to
 import is skipped with a warning and remembered, so that an error about a missing name can say
 which plug-in could not load (`failures(group)`).
@@ -26,6 +29,7 @@ import argparse
 import importlib.metadata
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 METHODS = "maslab.methods"
@@ -33,6 +37,7 @@ BENCHMARKS = "maslab.benchmarks"
 ROUTERS = "maslab.routers"
 TOOLS = "maslab.tools"
 COMMANDS = "maslab.commands"
+ASSIGNERS = "maslab.assigners"
 
 _loaded: set[str] = set()
 _failures: dict[str, dict[str, str]] = {}
@@ -125,3 +130,48 @@ class Command(Protocol):
     def configure(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> CommandOutput: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# assigners: role -> alias assignments computed for a sweep
+
+
+@dataclass
+class Assigned:
+    """An assigner's answer for one method: its role → alias map and what to record about the choice."""
+
+    roles: dict[str, Any]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Assigner(Protocol):
+    """A `maslab.assigners` plug-in: a sweep assignment written `{name: N, <plug-in name>: {options}}`
+    gets its roles from `assign(...)`, once per method of the sweep (e.g. `xmas`: X-MAS-Design).
+
+    `roles` and `functions` are the method's roles and role → MAS-function map; `aliases` the models
+    file's aliases in file order (None when unknown); `models` the parsed models file (or None);
+    `base_dir` the sweep file's folder, against which relative paths in `options` resolve. Bad
+    options raise `maslab.errors.ConfigError`.
+    """
+
+    def assign(self, *, method: str, roles: tuple[str, ...], functions: dict[str, str], options: dict[str, Any],
+               aliases: list[str] | None, models: Any, base_dir: Path) -> Assigned: ...
+
+
+def assigner_names() -> list[str]:
+    """The names of the installed `maslab.assigners` plug-ins (nothing is imported)."""
+    return [ep.name for ep in entry_points(ASSIGNERS)]
+
+
+def assigner(name: str) -> Assigner:
+    """The `maslab.assigners` plug-in called `name` (ConfigError when there is none or it fails to load)."""
+    from maslab.errors import ConfigError
+
+    eps = {ep.name: ep for ep in entry_points(ASSIGNERS)}
+    if name not in eps:
+        raise ConfigError(f"unknown assigner {name!r}; installed: {', '.join(eps) or 'none'}")
+    try:
+        return load(eps[name])
+    except Exception as exc:
+        raise ConfigError(f"assigner {name!r} failed to load: {type(exc).__name__}: {exc}") from exc

@@ -1,4 +1,5 @@
-"""Model-routing policies: the Avengers router (arXiv 2505.19797) with its embedders.
+"""Model-routing policies: the Avengers router (arXiv 2505.19797) with its embedders, and X-MAS-Design
+(arXiv 2505.16997), which assigns each role of a system the best alias for its function.
 
 Voting over sampled answers is `maslab.answers.vote` (the one copy); `maslab route …` is the
 plug-in command in `maslab.routers.cli`.
@@ -22,6 +23,8 @@ _EXPORTS = {
     "CachedEmbedder": "embeddings", "Embedder": "embeddings", "EmbeddingError": "embeddings",
     "OpenAIEmbedder": "embeddings", "SentenceTransformerEmbedder": "embeddings",
     "embedder_from_spec": "embeddings",
+    # routers/xmas.py
+    "xmas_assign": "xmas", "XMASAssigner": "xmas", "RoleChoice": "xmas",
     # routers/cli.py
     "RouteCommandError": "cli", "route_command": "cli",
 }

@@ -58,11 +58,15 @@ def test_the_runtime_never_imports_a_plug_in_named_by_the_entry_points(graph):
 
 
 def test_systems_and_benchmarks_never_import_each_other(graph):
+    """A benchmark package may register its own harness as a system (X-MAS-Bench's `xmas_bench`, inside
+    maslab.bench.xmas): the rule is about a system and *another* package's benchmark."""
     benchmarks = sorted(_plugin_modules(plugins.BENCHMARKS))
     systems = sorted(_plugin_modules(plugins.METHODS))
+    assert "maslab.bench.xmas.harness" in systems and "maslab.bench.xmas" in benchmarks
     crossing = [(a, b) for a in systems for b in benchmarks
-                if graph.chain_exists(importer=a, imported=b, as_packages=True)
-                or graph.chain_exists(importer=b, imported=a, as_packages=True)]
+                if not (_within(a, (b,)) or _within(b, (a,)))
+                and (graph.chain_exists(importer=a, imported=b, as_packages=True)
+                     or graph.chain_exists(importer=b, imported=a, as_packages=True))]
     assert crossing == []
 
 

@@ -11,14 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from maslab import Task, load_method
+from maslab.bench.sweep import is_sweep_document
 from maslab.models import ModelPool
 from maslab.workflow import load_workflow
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOWS = sorted((REPO / "workflows").glob("*.yaml"))
+WORKFLOWS = [p for p in sorted((REPO / "workflows").glob("*.yaml"))  # workflows, not sweeps (xmas_bench.yaml)
+             if not is_sweep_document(yaml.safe_load(p.read_text()))]
 
 
 async def test_vanilla_on_the_embedded_model(embedded_pool):

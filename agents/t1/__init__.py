@@ -180,6 +180,7 @@ class T1Agent(Method[Config]):
     citation = "arXiv 2505.16986"
     summary = "T1-Agent: per user turn, write Python against 14 travel tools, run it in the sandbox, keep a cache."
     roles = ("planner",)
+    functions = {"planner": "plan"}
     Config = Config
 
     def __init__(self, config: Config | None = None) -> None:

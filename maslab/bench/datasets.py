@@ -111,7 +111,8 @@ def dataset_spec(name: str) -> DatasetSpec:
 # helpers for loaders
 
 
-def need(obj: Mapping[str, Any], key: str, path: Path, lineno: int, kind: type | tuple[type, ...] = str) -> Any:
+def need(obj: Mapping[str, Any], key: str, path: Path, lineno: int | str,
+         kind: type | tuple[type, ...] = str) -> Any:
     if key not in obj or obj[key] is None:
         raise ConfigError(f"{path}:{lineno}: missing field {key!r}")
     value = obj[key]

@@ -29,6 +29,7 @@ from maslab.bench.stats import (
     summaries_from,
 )
 from maslab.bench.store import ResultStore
+from maslab.bench.sweep import COMPUTED
 from maslab.errors import ConfigError
 from maslab.trace import get_logger
 
@@ -155,9 +156,21 @@ def comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
     return _md_table(COMPARISON_HEADERS, (_comparison_cells(c) for c in comparisons))
 
 
+COMPUTED_HEADERS = ["assignment", "method", "assigner", "roles"]
+_COMPUTED_NOTE = ("Assignments computed per method by an assigner plug-in (e.g. X-MAS: each role on the alias "
+                  "best at its function); their rows sit beside the fixed assignments above.")
+
+
+def _computed_rows(computed: dict[str, Any] | None) -> list[list[str]]:
+    """(assignment, method, assigner, "role → alias, …") per computed assignment of the store's meta."""
+    return [[str(c.get("assignment", "")), str(c.get("method", "")), str(c.get("assigner", "")),
+             ", ".join(f"{r} → {', '.join(a) if isinstance(a, list) else a}" for r, a in c.get("roles", {}).items())]
+            for c in (computed or {}).values()]
+
+
 def to_markdown(summaries: Sequence[Stats], comparisons: Sequence[Comparison] | None = None,
-                title: str | None = None) -> str:
-    """A Markdown report: one table per dataset, then the paired comparisons if any."""
+                title: str | None = None, computed: dict[str, Any] | None = None) -> str:
+    """A Markdown report: one table per dataset, the computed assignments and the paired comparisons if any."""
     parts = [f"# {title}"] if title else []
     parts.append("Accuracy counts inference and scoring errors as wrong; the interval is the 95 % Wilson "
                  "score interval. *valid-only* is accuracy over rows that finished without error.")
@@ -167,6 +180,8 @@ def to_markdown(summaries: Sequence[Stats], comparisons: Sequence[Comparison] | 
     for ds, items in grouped.items():
         parts.append(f"## {ds or '(no dataset)'}")
         parts.append(_md_table(TABLE_HEADERS, (_row_cells(s) for s in items)))
+    if computed:
+        parts += ["## Computed assignments", _COMPUTED_NOTE, _md_table(COMPUTED_HEADERS, _computed_rows(computed))]
     if comparisons:
         parts.append("## Paired comparisons")
         parts.append("Difference A − B in accuracy points over tasks both ran; 95 % paired t interval; "
@@ -291,7 +306,7 @@ def _sweep_text(sweep: Any) -> tuple[str, str]:
 
 
 def _build_html(sweep: Any, summaries: Sequence[CellSummary], aggregates: Sequence[SeedAggregate],
-                comparisons: Sequence[Comparison], png: bytes) -> str:
+                comparisons: Sequence[Comparison], png: bytes, computed: dict[str, Any] | None = None) -> str:
     name, definition = _sweep_text(sweep)
     title = f"maslab report — {name}" if name else "maslab report"
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
@@ -311,6 +326,10 @@ def _build_html(sweep: Any, summaries: Sequence[CellSummary], aggregates: Sequen
         parts.append(f"<h2>{html.escape(ds or '(no dataset)')}</h2>")
         parts.append(_html_table(TABLE_HEADERS, ((_row_cells(s), "pooled" if isinstance(s, SeedAggregate) else "")
                                                  for s in items), left=3, cls="results"))
+    if computed:
+        parts += ["<h2>Computed assignments</h2>", f'<p class="note">{html.escape(_COMPUTED_NOTE)}</p>',
+                  _html_table(COMPUTED_HEADERS, ((row, "") for row in _computed_rows(computed)), left=4,
+                              cls="computed")]
     parts.append("<h2>Accuracy against tokens per task</h2>")
     b64 = base64.b64encode(png).decode("ascii")
     parts.append(f'<img id="accuracy-vs-tokens" alt="accuracy against tokens per task" '
@@ -336,7 +355,7 @@ def to_html(store_dir: ResultStore | str | Path) -> str:
     rows, cells = store.rows(), store.cells()
     aggregates = aggregates_from(rows, cells)
     return _build_html(store.get_meta("sweep"), summaries_from(rows, cells), aggregates,
-                       all_comparisons(rows), plot_accuracy_vs_tokens(aggregates))
+                       all_comparisons(rows), plot_accuracy_vs_tokens(aggregates), store.get_meta(COMPUTED))
 
 
 # ------------------------------------------------------------------------------------------ files
@@ -372,6 +391,7 @@ def write_report(dir: str | Path, compare: Sequence[str] | None = None) -> Writt
         rows, cells = store.rows(), store.cells()
         requested = requested_comparisons(rows, compare[0], compare[1]) if compare else []
         sweep = store.get_meta("sweep")
+        computed = store.get_meta(COMPUTED)
     finally:
         store.close()
     out_dir = Path(dir) if Path(dir).is_dir() else Path(dir).parent
@@ -380,12 +400,13 @@ def write_report(dir: str | Path, compare: Sequence[str] | None = None) -> Writt
     aggregates = aggregates_from(rows, cells)
     comparisons = all_comparisons(rows)
     png = plot_accuracy_vs_tokens(aggregates, out_dir / "accuracy_vs_tokens.png")
-    markdown = to_markdown([*summaries, *aggregates], comparisons, title=f"maslab report — {name or out_dir.name}")
+    markdown = to_markdown([*summaries, *aggregates], comparisons, title=f"maslab report — {name or out_dir.name}",
+                           computed=computed)
     csv_text = to_csv(summaries)
     html_path = out_dir / "report.html"
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     (out_dir / "report.csv").write_text(csv_text, encoding="utf-8")
-    html_path.write_text(_build_html(sweep, summaries, aggregates, comparisons, png), encoding="utf-8")
+    html_path.write_text(_build_html(sweep, summaries, aggregates, comparisons, png, computed), encoding="utf-8")
     log.info("report written", dir=str(out_dir), cells=len(summaries), rows=len(rows))
     return WrittenReport(out_dir=out_dir, html_path=html_path, summaries=summaries, aggregates=aggregates,
                          requested=requested, markdown=markdown, csv_text=csv_text, rows=len(rows))

@@ -59,6 +59,7 @@ __all__ = [
     "Score",
     "Scorer",
     "get_scorer",
+    "gold_for_judge",
     "list_scorers",
     "parse_verdict",
     "register_scorer",
@@ -95,6 +96,7 @@ class Scorer:
 
     name: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = True
+    needs_pool: ClassVar[bool] = False  # True: `get_scorer(..., run_pool=)` hands it the run's pool (judges)
 
     async def score(self, task: Task, solution: Solution | str | None) -> Score:
         if solution is None:
@@ -136,27 +138,32 @@ def list_scorers() -> list[str]:
     return sorted(SCORERS)
 
 
-def get_scorer(name: str, **options: Any) -> Scorer:
-    """A scorer by name, configured with `options` (ConfigError for unknown names or options)."""
+def get_scorer(name: str, *, run_pool: ModelPool | None = None, **options: Any) -> Scorer:
+    """A scorer by name, configured with `options` (ConfigError for unknown names or options); a scorer
+    that `needs_pool` (an LLM judge) gets `run_pool` as its `pool` unless `options` names one."""
     cls = SCORERS.get(name)
     if cls is None:
         plugins.load_group(plugins.BENCHMARKS)
         cls = SCORERS.get(name)
     if cls is None:
         raise ConfigError(f"unknown scorer {name!r}; known: {list_scorers()}" + plugins.failure_hint(plugins.BENCHMARKS))
+    if run_pool is not None and cls.needs_pool:
+        options.setdefault("pool", run_pool)
     try:
         return cls(**options)
     except TypeError as exc:
         raise ConfigError(f"scorer {name!r}: {exc}") from None
 
 
-def score_for(task: Task, options: Mapping[str, Mapping[str, Any]] | None = None) -> Scorer:
+def score_for(task: Task, options: Mapping[str, Mapping[str, Any]] | None = None, *,
+              run_pool: ModelPool | None = None) -> Scorer:
     """The task's default scorer (`metadata["scorer"]`; else `choice` with choices, `exact` without).
 
-    `options` maps scorer names to their options, e.g. `{"llm_judge": {"pool": pool}}`.
+    `options` maps scorer names to their options, e.g. `{"llm_judge": {"alias": "judge"}}`; `run_pool`
+    goes to a scorer that needs one.
     """
     name = task.metadata.get("scorer") or ("choice" if task.choices else "exact")
-    return get_scorer(name, **dict((options or {}).get(name, {})))
+    return get_scorer(name, run_pool=run_pool, **dict((options or {}).get(name, {})))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +330,8 @@ def parse_verdict(text: str) -> bool | None:
     return None
 
 
-def _gold_for_judge(task: Task) -> str:
+def gold_for_judge(task: Task) -> str:
+    """The reference as a judge should read it: "(B) <option text>" for a multiple-choice letter."""
     gold = task.answer or ""
     if task.choices and len(gold) == 1 and gold.upper() in _LETTERS[: len(task.choices)]:
         return f"({gold.upper()}) {task.choices[_LETTERS.index(gold.upper())]}"
@@ -333,6 +341,8 @@ def _gold_for_judge(task: Task) -> str:
 @register_scorer("llm_judge")
 class LLMJudgeScorer(Scorer):
     """One temperature-0 call to a judge model on (question, output, gold)."""
+
+    needs_pool = True
 
     def __init__(
         self,
@@ -351,7 +361,7 @@ class LLMJudgeScorer(Scorer):
         self.pool, self.alias, self.prompt, self.max_tokens = pool, alias, prompt, max_tokens
 
     def render(self, task: Task, answer: str) -> str:
-        values = {"question": task.prompt(), "output": answer, "answer": _gold_for_judge(task)}
+        values = {"question": task.prompt(), "output": answer, "answer": gold_for_judge(task)}
         # one pass, so text inside the output can never be mistaken for a placeholder
         return re.sub(r"\{(question|output|answer)\}", lambda m: values[m.group(1)], self.prompt)
 

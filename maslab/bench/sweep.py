@@ -10,6 +10,7 @@ A sweep file::
     assignments:                   # optional; default: one assignment "default" (the pool default)
       - {name: smol, model: smol}                     # every role on one alias
       - {name: hetero, roles: {debater: [a, b, c]}}   # roles a method lacks are ignored for it
+      - {name: xmas, xmas: {table: runs/bench, domain: math}}   # computed per method by a plug-in
     datasets:
       - {name: gsm8k, path: ../shared/data/gsm8k_test.jsonl, limit: 20}
       - {name: arith, generator: arithmetic, n: 10}
@@ -23,7 +24,9 @@ score, tokens, latency, calls, error, trace pointer — is committed to the stor
 finishes. The seed goes into the system's config, the dataset's option shuffle/generator and the
 completion-cache namespace, so seeds are independent replicates and re-runs replay exactly.
 `resume=True` skips finished rows and retries failed ones; a sweep killed mid-way loses nothing
-that had finished.
+that had finished. An assignment computed by an assigner plug-in (`maslab.assigners`, e.g. `xmas`)
+is resolved once per method before any task runs; its roles go into the store's cells and rows, and,
+with the plug-in's reasons, into the store's meta `computed_assignments` (which `--resume` reuses).
 """
 
 from __future__ import annotations
@@ -59,10 +62,32 @@ class MethodEntry(BaseModel):
 
 
 class AssignmentEntry(BaseModel):
+    """A role → model assignment: fixed (`roles`, `model`), or computed per method by an assigner plug-in
+    (`maslab.assigners`), written with the plug-in's name as key: `{name: x, xmas: {table: DIR, domain: math}}`."""
+
     model_config = ConfigDict(extra="forbid")
     name: str
     roles: dict[str, str | list[str]] = Field(default_factory=dict)
     model: str | None = None
+    assigner: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _assigner_key(cls, data: Any) -> Any:
+        from maslab import plugins
+
+        if not isinstance(data, dict):
+            return data
+        keys = [k for k in data if k in plugins.assigner_names()]
+        if len(keys) > 1:
+            raise ValueError(f"an assignment names one assigner, not {keys}")
+        if keys:
+            data = dict(data)
+            options = data.pop(keys[0])
+            data.update(assigner=keys[0], options=options if options is not None else {})
+            data.setdefault("name", keys[0])
+        return data
 
 
 class DatasetEntry(BaseModel):
@@ -147,6 +172,11 @@ class SweepSummary(BaseModel):
         return (f"[bold]{self.ran}[/] rows run, {self.skipped} already finished, "
                 f"[{'red' if self.failed else 'green'}]{self.failed} failed[/] across {self.cells} cells "
                 f"in {self.elapsed_s:.1f}s → {self.out}/results.sqlite")
+
+
+def is_sweep_document(data: Any) -> bool:
+    """Whether parsed YAML is a sweep (`methods:`/`datasets:`, no `method:`) rather than a workflow."""
+    return isinstance(data, dict) and "method" not in data and ("methods" in data or "datasets" in data)
 
 
 def load_sweep(path: str | Path, *, aliases: list[str] | None = None, models_file: str | None = None) -> Sweep:
@@ -236,6 +266,15 @@ def _check_sweep(sweep: Sweep, loc: Locator, aliases: list[str] | None) -> None:
             if all_roles and role not in all_roles:
                 loc.add(("assignments", j, "roles", role),
                         f"no method of this sweep has a role {role!r} (roles: {', '.join(sorted(all_roles))})")
+    for j, a in enumerate(sweep.assignments):
+        problems: dict[str, list[str]] = {}  # message -> the methods it concerns (a bad table: all of them)
+        for m in sweep.methods if a.assigner else []:
+            try:
+                resolve_assignment(a, m, base_dir=sweep.base_dir, aliases=aliases, models=None)
+            except ConfigError as e:
+                problems.setdefault(str(e), []).append(m.name)
+        for message, names in problems.items():
+            loc.add(("assignments", j, a.assigner), f"{', '.join(names)}: {message}")
     scorers = list_scorers()
     for k, d in enumerate(sweep.datasets):
         where: tuple[Any, ...] = ("datasets", k)
@@ -278,6 +317,54 @@ def cells_of(sweep: Sweep) -> list[Cell]:
         Cell(cell_id=f"{m.name}|{a.name}|{d.name}|seed={s}", method=m, assignment=a, dataset=d, seed=s)
         for m in sweep.methods for a in sweep.assignments for d in sweep.datasets for s in sweep.seeds
     ]
+
+
+def resolve_assignment(entry: AssignmentEntry, method: MethodEntry, *, base_dir: str | Path,
+                       aliases: list[str] | None, models: Any) -> tuple[AssignmentEntry, dict[str, Any]]:
+    """`entry` made concrete for `method`: an assigner entry gets the roles its plug-in computes (and the
+    plug-in's record of why); a fixed entry is returned as it is."""
+    if not entry.assigner:
+        return entry, {}
+    from maslab import plugins
+    from maslab.method import method_class
+
+    cls = method_class(method.method)
+    result = plugins.assigner(entry.assigner).assign(
+        method=cls.name, roles=cls.roles, functions=dict(cls.functions), options=entry.options, aliases=aliases,
+        models=models, base_dir=Path(base_dir))
+    concrete = entry.model_copy(update={"roles": {**entry.roles, **result.roles}})
+    return concrete, result.detail
+
+
+COMPUTED = "computed_assignments"  # store meta: {"<assignment>|<method label>": roles and the assigner's reasons}
+
+
+def _resolve_computed(cells: list[Cell], sweep: Sweep, store: ResultStore, pool: Any, resume: bool) -> None:
+    """Give every cell whose assignment an assigner plug-in computes its concrete roles: once per (assignment,
+    method label), recorded in the store's meta (`COMPUTED`). A resumed sweep reuses the recorded roles, so
+    its rows never mix two different assignments under one name."""
+    recorded: dict[str, Any] = dict(store.get_meta(COMPUTED) or {})
+    done: dict[str, AssignmentEntry] = {}
+    for cell in cells:
+        entry = cell.assignment
+        if not entry.assigner:
+            continue
+        key = f"{entry.name}|{cell.method.name}"
+        if key not in done:
+            if resume and key in recorded:
+                done[key] = entry.model_copy(update={"roles": {**entry.roles, **recorded[key]["roles"]}})
+            else:
+                done[key], detail = resolve_assignment(entry, cell.method, base_dir=sweep.base_dir,
+                                                       aliases=pool.aliases, models=pool.config)
+                recorded[key] = {**detail, "assignment": entry.name, "method": cell.method.name,
+                                 "assigner": entry.assigner, "roles": done[key].roles}
+                store.set_meta(COMPUTED, recorded)
+                log.info("sweep.assignment_computed", assignment=entry.name, method=cell.method.name,
+                         assigner=entry.assigner, roles=done[key].roles)
+            for value in done[key].roles.values():
+                for alias in value if isinstance(value, list) else [value]:
+                    pool.resolve(alias)
+        cell.assignment = done[key]
 
 
 def _method_for(cell: Cell) -> Any:
@@ -332,6 +419,7 @@ async def run_sweep(
                 pool.resolve(alias)
 
     cells = cells_of(sweep)
+    _resolve_computed(cells, sweep, store, pool, resume)
     work: list[tuple[Cell, Any, Task]] = []
     task_cache: dict[tuple[str, int], list[Task]] = {}
     done = store.finished() if resume else set()
@@ -418,8 +506,8 @@ async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str,
                          for k, v in usage.by("role").items()}
     if solution is not None:
         options = cell.dataset.scorer_options
-        scorer = get_scorer(cell.dataset.scorer, **options) if cell.dataset.scorer else score_for(
-            task, {"llm_judge": {"pool": pool}})
+        scorer = (get_scorer(cell.dataset.scorer, run_pool=pool, **options) if cell.dataset.scorer
+                  else score_for(task, run_pool=pool))
         try:
             score = await scorer.score(task, solution)
         except Exception as e:  # a scorer bug must not lose the answer
