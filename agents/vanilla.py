@@ -1,6 +1,8 @@
 """Vanilla: one call with the query — the single-agent baseline every MAS is compared against.
 
-MASLab (arXiv 2505.16988) §1: "vanilla: one call with the query". Role: `solver`.
+MASLab (arXiv 2505.16988) §1: "vanilla: one call with the query". Role: `solver`. Calls: 1.
+Both profiles are MASLab's `MAS.inference` (commit 74265c7): the query as one user message at
+temperature 0.5, max_tokens 2048; there is nothing to deviate from.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Vanilla(Method[MethodConfig]):
     summary = "One call with the query."
     roles = ("solver",)
     Config = MethodConfig
+    reference = "MASLab 74265c7, methods/mas_base (MAS.inference)"
 
     def build(self, ctx: RunContext[MethodConfig]) -> Any:
         solver = ctx.agent("solver")

@@ -3,6 +3,10 @@
 Everything here returns objects or strings, or writes files; the CLI owns the terminal
 (`maslab report` is `maslab.cli`). `write_report(dir)` writes report.{md,csv,html} and
 accuracy_vs_tokens.png beside a sweep's store and returns what was written.
+
+Every report ends with the deviations of each method in the sweep from its reference
+implementation, for the profile it ran under (`Method.deviations`; `maslab methods --deviations`
+lists them for every profile), so a published number carries what differs from the code it names.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from maslab.bench.stats import (
     summaries_from,
 )
 from maslab.bench.store import ResultStore
-from maslab.errors import ConfigError
+from maslab.errors import ConfigError, MaslabError
+from maslab.method import Deviation, deviations_of, method_class
 from maslab.trace import get_logger
 
 if TYPE_CHECKING:
@@ -139,6 +144,104 @@ def render_comparisons(comparisons: Sequence[Comparison]) -> Table:
     return t
 
 
+# ------------------------------------------------------------------------------------ deviations
+
+
+class MethodDeviations(BaseModel):
+    """One system's deviations from its reference implementation, for one profile (None: every profile)."""
+
+    method: str
+    profile: str | None = None
+    reference: str = ""
+    deviations: list[Deviation] = []
+    error: str | None = None  # the system could not be loaded (e.g. its plug-in is not installed)
+
+
+DEVIATION_HEADERS = ["kind", "profiles", "what differs", "why", "calls"]
+
+
+def sweep_methods(cells: Iterable[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(registered method, profile) of every cell, in first-seen order."""
+    seen: dict[tuple[str, str | None], None] = {}
+    for c in cells:
+        params = c.get("method_params") or {}
+        seen.setdefault((str(c.get("method", "")), str(params.get("profile") or "default")), None)
+    return [k for k in seen if k[0]]
+
+
+def deviations_for(methods: Iterable[tuple[str, str | None]]) -> list[MethodDeviations]:
+    """The declared deviations of each (method, profile); a method that cannot be loaded says why."""
+    out = []
+    for name, profile in methods:
+        try:
+            cls = method_class(name)
+            out.append(MethodDeviations(method=name, profile=profile, reference=cls.reference,
+                                        deviations=deviations_of(name, profile)))
+        except MaslabError as e:
+            out.append(MethodDeviations(method=name, profile=profile, error=str(e)))
+    return out
+
+
+def _deviation_title(d: MethodDeviations) -> str:
+    profile = f" (profile {d.profile})" if d.profile else ""
+    reference = f" — reference: {d.reference}" if d.reference else ""
+    return f"{d.method}{profile}{reference}"
+
+
+def _deviation_cells(dev: Deviation) -> list[str]:
+    return [dev.kind, ", ".join(dev.profiles), dev.what, dev.why, dev.calls]
+
+
+def render_deviations(methods: Iterable[tuple[str, str | None]]) -> list[Table]:
+    """One rich Table per (method, profile): its deviations from its reference implementation."""
+    from rich.table import Table
+
+    tables = []
+    for d in deviations_for(methods):
+        t = Table(title=_deviation_title(d), title_justify="left", show_lines=True)
+        for h in DEVIATION_HEADERS:
+            t.add_column(h, ratio=4 if h in ("what differs", "why") else None,
+                         no_wrap=h in ("kind",), overflow="fold")
+        if d.error:
+            t.add_row("?", "", f"cannot load the system: {d.error}", "", "")
+        elif not d.deviations:
+            t.add_row("", "", "none declared", "", "")
+        for dev in d.deviations:
+            t.add_row(*_deviation_cells(dev))
+        tables.append(t)
+    return tables
+
+
+def deviations_markdown(methods: Iterable[tuple[str, str | None]]) -> str:
+    """The deviations section of a Markdown report."""
+    parts = ["## Deviations from the reference implementations",
+             "What each method run here does differently from the implementation its profile names "
+             "(`maslab methods --deviations NAME` lists every profile's)."]
+    for d in deviations_for(methods):
+        parts.append(f"### {_deviation_title(d)}")
+        if d.error:
+            parts.append(f"_cannot load the system: {_md_escape(d.error)}_")
+        elif not d.deviations:
+            parts.append("_none declared_")
+        else:
+            parts.append(_md_table(DEVIATION_HEADERS, (_deviation_cells(dev) for dev in d.deviations)))
+    return "\n\n".join(parts)
+
+
+def _deviations_html(methods: Iterable[tuple[str, str | None]]) -> str:
+    parts = ['<h2 id="deviations">Deviations from the reference implementations</h2>']
+    for d in deviations_for(methods):
+        parts.append(f"<h3>{html.escape(_deviation_title(d))}</h3>")
+        if d.error:
+            parts.append(f"<p><em>cannot load the system: {html.escape(d.error)}</em></p>")
+        elif not d.deviations:
+            parts.append("<p><em>none declared</em></p>")
+        else:
+            parts.append(_html_table(DEVIATION_HEADERS, ((_deviation_cells(dev), "") for dev in d.deviations),
+                                     left=len(DEVIATION_HEADERS), cls="deviations"))
+    return "\n".join(parts)
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -156,8 +259,9 @@ def comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
 
 
 def to_markdown(summaries: Sequence[Stats], comparisons: Sequence[Comparison] | None = None,
-                title: str | None = None) -> str:
-    """A Markdown report: one table per dataset, then the paired comparisons if any."""
+                title: str | None = None, methods: Sequence[tuple[str, str | None]] = ()) -> str:
+    """A Markdown report: one table per dataset, the paired comparisons if any, then the deviations of
+    `methods` ((registered method, profile) pairs) from their reference implementations."""
     parts = [f"# {title}"] if title else []
     parts.append("Accuracy counts inference and scoring errors as wrong; the interval is the 95 % Wilson "
                  "score interval. *valid-only* is accuracy over rows that finished without error.")
@@ -172,6 +276,8 @@ def to_markdown(summaries: Sequence[Stats], comparisons: Sequence[Comparison] | 
         parts.append("Difference A − B in accuracy points over tasks both ran; 95 % paired t interval; "
                      "McNemar's exact test on the discordant tasks.")
         parts.append(comparisons_markdown(comparisons))
+    if methods:
+        parts.append(deviations_markdown(methods))
     return "\n\n".join(parts) + "\n"
 
 
@@ -291,7 +397,8 @@ def _sweep_text(sweep: Any) -> tuple[str, str]:
 
 
 def _build_html(sweep: Any, summaries: Sequence[CellSummary], aggregates: Sequence[SeedAggregate],
-                comparisons: Sequence[Comparison], png: bytes) -> str:
+                comparisons: Sequence[Comparison], png: bytes,
+                methods: Sequence[tuple[str, str | None]] = ()) -> str:
     name, definition = _sweep_text(sweep)
     title = f"maslab report — {name}" if name else "maslab report"
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
@@ -322,6 +429,8 @@ def _build_html(sweep: Any, summaries: Sequence[CellSummary], aggregates: Sequen
                      "test on the tasks only one of them got right.</p>")
         parts.append(_html_table(COMPARISON_HEADERS, ((_comparison_cells(c), "") for c in comparisons), left=3,
                                  cls="comparisons"))
+    if methods:
+        parts.append(_deviations_html(methods))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -336,7 +445,7 @@ def to_html(store_dir: ResultStore | str | Path) -> str:
     rows, cells = store.rows(), store.cells()
     aggregates = aggregates_from(rows, cells)
     return _build_html(store.get_meta("sweep"), summaries_from(rows, cells), aggregates,
-                       all_comparisons(rows), plot_accuracy_vs_tokens(aggregates))
+                       all_comparisons(rows), plot_accuracy_vs_tokens(aggregates), sweep_methods(cells))
 
 
 # ------------------------------------------------------------------------------------------ files
@@ -351,6 +460,7 @@ class WrittenReport(BaseModel):
     summaries: list[CellSummary]
     aggregates: list[SeedAggregate]
     requested: list[Comparison]
+    methods: list[tuple[str, str | None]] = []  # (registered method, profile) of the sweep's cells
     markdown: str
     csv_text: str
     rows: int
@@ -380,12 +490,15 @@ def write_report(dir: str | Path, compare: Sequence[str] | None = None) -> Writt
     aggregates = aggregates_from(rows, cells)
     comparisons = all_comparisons(rows)
     png = plot_accuracy_vs_tokens(aggregates, out_dir / "accuracy_vs_tokens.png")
-    markdown = to_markdown([*summaries, *aggregates], comparisons, title=f"maslab report — {name or out_dir.name}")
+    methods = sweep_methods(cells)
+    markdown = to_markdown([*summaries, *aggregates], comparisons, title=f"maslab report — {name or out_dir.name}",
+                           methods=methods)
     csv_text = to_csv(summaries)
     html_path = out_dir / "report.html"
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     (out_dir / "report.csv").write_text(csv_text, encoding="utf-8")
-    html_path.write_text(_build_html(sweep, summaries, aggregates, comparisons, png), encoding="utf-8")
+    html_path.write_text(_build_html(sweep, summaries, aggregates, comparisons, png, methods), encoding="utf-8")
     log.info("report written", dir=str(out_dir), cells=len(summaries), rows=len(rows))
     return WrittenReport(out_dir=out_dir, html_path=html_path, summaries=summaries, aggregates=aggregates,
-                         requested=requested, markdown=markdown, csv_text=csv_text, rows=len(rows))
+                         requested=requested, methods=methods, markdown=markdown, csv_text=csv_text,
+                         rows=len(rows))

@@ -7,6 +7,7 @@ A sweep file::
     methods:
       - {method: vanilla}
       - {method: self_consistency, params: {samples: 3}, label: sc3}
+      - {method: dylan, profile: reference, label: dylan-ref}   # the system's reference profile
     assignments:                   # optional; default: one assignment "default" (the pool default)
       - {name: smol, model: smol}                     # every role on one alias
       - {name: hetero, roles: {debater: [a, b, c]}}   # roles a method lacks are ignored for it
@@ -51,6 +52,13 @@ class MethodEntry(BaseModel):
     method: str
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    profile: str | None = None  # the system's named parameter set (default | reference); kept in params
+
+    @model_validator(mode="after")
+    def _profile_into_params(self) -> MethodEntry:
+        if self.profile is not None:
+            self.params = {**self.params, "profile": self.profile}
+        return self
 
     @property
     def name(self) -> str:

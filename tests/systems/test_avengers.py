@@ -118,13 +118,14 @@ def by_sample(replies: list[str]) -> Any:
 
 async def test_faithful_and_default_vote_modes(router_dir):
     task = Task(question=chemistry(12)[0], domain="math")
-    replies = ["So Answer: 0.5", "Hence Answer: \\frac12", "Thus Answer: 7", "Answer: 1/2", "Finally Answer: 7"]
+    # the official math evaluators read the last \\boxed{} (an unboxed "Answer: 7" gives nothing there)
+    replies = ["So \\boxed{0.5}", "Hence \\boxed{\\frac12}", "Thus \\boxed{7}", "\\boxed{1/2}", "Finally \\boxed{7}"]
     faithful = await load_method("avengers", router=str(router_dir), samples=5, vote_mode="faithful").solve(
         task, pool=pool(by_sample(replies)))
-    assert faithful.metadata["vote"]["answer"] == "7" and faithful.answer == "Thus Answer: 7"  # raw strings: 7 has 2
+    assert faithful.metadata["vote"]["answer"] == "7" and faithful.answer == "Thus \\boxed{7}"  # raw strings: 7 has 2
     default = await load_method("avengers", router=str(router_dir), samples=5).solve(
         task, pool=pool(by_sample(replies)))
-    assert default.metadata["vote"]["answer"] == "0.5" and default.answer == "So Answer: 0.5"  # 0.5 = 1/2: 3 votes
+    assert default.metadata["vote"]["answer"] == "0.5" and default.answer == "So \\boxed{0.5}"  # 0.5 = 1/2: 3 votes
     assert default.metadata["consistency"] == pytest.approx(0.6)
 
     empties = ["I am not sure about this one.", "No idea here, sorry about that.", "Answer: 4"]
