@@ -74,6 +74,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="registered systems with citations and parameters")
     p.add_argument("--deviations", nargs="?", const="", metavar="NAME",
                    help="list every system's (or NAME's) deviations from its reference implementation")
+    p.add_argument("--markdown", action="store_true", help="with --deviations: print Markdown (docs/deviations.md)")
     _common(p)
 
     p = sub.add_parser("bench", help="run a sweep (methods × assignments × datasets × seeds)")
@@ -311,8 +312,15 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     if args.deviations is not None:
         from maslab.bench.report import render_deviations
 
-        names = [args.deviations] if args.deviations else list(list_methods())
-        for table in render_deviations({n: None for n in names}):
+        from maslab.method import method_class
+
+        names = [method_class(args.deviations).name] if args.deviations else list(list_methods())
+        if args.markdown:
+            from maslab.bench.report import deviations_markdown
+
+            sys.stdout.write(deviations_markdown([(n, None) for n in names], title=True))
+            return 0
+        for table in render_deviations([(n, None) for n in names]):
             _console().print(table)
         return 0
     table = Table("method", "citation", "roles", "parameters (defaults)", show_lines=True)
