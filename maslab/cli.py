@@ -311,7 +311,6 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
     if args.deviations is not None:
         from maslab.bench.report import render_deviations
-
         from maslab.method import method_class
 
         names = [method_class(args.deviations).name] if args.deviations else list(list_methods())

@@ -151,6 +151,12 @@ def test_run_takes_a_profile(tmp_path: Path, capsys):
                  "--runs-dir", str(tmp_path / "runs")]) == 0
     [run] = list((tmp_path / "runs").iterdir())
     assert len(_calls(run / "trace.jsonl")) == 3  # 2 samples + the reference's aggregator
+    assert main(["run", str(wf), "--dataset", "arithmetic", "--limit", "1", "--models", str(models),
+                 "--profile", "reference", "--runs-dir", str(tmp_path / "runs2")]) == 0
+    [run] = list((tmp_path / "runs2").iterdir())
+    store = ResultStore.open(run / "results.sqlite")
+    assert [c["method_params"] for c in store.cells()] == [{"profile": "reference"}]  # the report reads it
+    store.close()
 
 
 def test_methods_deviations_lists_dylans(capsys, monkeypatch):
@@ -210,3 +216,23 @@ def test_the_deviations_document_is_current(capsys):
     assert main(["methods", "--deviations", "--markdown"]) == 0
     doc = Path(__file__).resolve().parents[1] / "docs" / "deviations.md"
     assert capsys.readouterr().out == doc.read_text(), "regenerate: maslab methods --deviations --markdown > docs/deviations.md"
+
+
+# --------------------------------------------------------------------------- end to end on the embedded model
+
+# Reference profiles at small sizes, on the embedded model. Three that exercise the profile machinery
+# differently (a preset of parameters, a changed stopping rule, a per-dataset variant) keep this near 11
+# calls; every system's default profile already runs end to end through its workflow
+# (tests/test_integration.py), and the reference profiles' orchestration is pinned on scripted models.
+SMALL = {"self_consistency": {"samples": 2}, "mad": {"max_round": 1}, "mav": {"n_solutions": 1, "n_max_verifiers": 1}}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(SMALL))
+async def test_reference_profile_runs_end_to_end_on_the_embedded_model(name: str, embedded_pool):
+    """The embedded SmolLM2 on a real llama.cpp server (max_tokens capped at 32): reference profiles run to a
+    string answer without a failed call."""
+    method = load_method(name, profile="reference", **SMALL[name])
+    solution = await method.solve(Task(id="e2e", question="What is 6 times 7?", domain="math"), pool=embedded_pool)
+    assert isinstance(solution.answer, str)
+    assert solution.usage.calls >= 1 and solution.usage.errors == 0 and solution.usage.calls == len(solution.messages)
