@@ -118,6 +118,9 @@ def test_sweep_method_entries_take_a_profile(tmp_path: Path):
     path.write_text(path.read_text().replace("profile: reference", "profile: nope"))
     with pytest.raises(Exception, match="unknown profile 'nope'"):
         load_sweep(path)
+    shipped = load_sweep(Path(__file__).resolve().parents[1] / "workflows" / "sweeps" / "reference.yaml")
+    assert {(m.method, m.params.get("profile", "default")) for m in shipped.methods} == {
+        (name, profile) for name in ("self_consistency", "dylan", "mad") for profile in ("default", "reference")}
 
 
 def _models(tmp_path: Path) -> Path:
