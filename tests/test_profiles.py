@@ -65,6 +65,13 @@ def test_every_baseline_names_its_reference_and_declares_its_deviations(name: st
     assert ("MASLab 74265c7" in cls.reference) == maslab_ported
 
 
+@pytest.mark.parametrize("name", (*THIRTEEN, "avengers"))
+def test_every_reference_profile_builds_a_drawable_graph(name: str):
+    from maslab.drawing import to_mermaid
+
+    assert "__start__" in to_mermaid(load_method(name, profile="reference"))
+
+
 def test_deviations_of_filters_by_profile():
     everything = deviations_of("dylan")
     reference = deviations_of("dylan", "reference")
