@@ -63,8 +63,15 @@ Decisions where the spec leaves a choice (ours unless marked):
 - Aggregation / MoA follow the reference generators: headers "### Result of <name>", each response
   cut from the front (its tail, where the conclusion is, is kept) to (3000 − question tokens) / n
   tokens (MoA's final aggregator: 10000), counted with tiktoken's gpt-4o encoding when it is cached
-  locally, else estimated at 4 characters per token (never downloaded at run time). Experts draw one
-  sample (the reference draws `samples` and uses the first). Aggregator and MoA proposers at 0.2.
+  locally, else estimated at 4 characters per token (never downloaded at run time). Experts draw
+  `expert_samples` samples (default 1; the reference draws 5) and show the first. Aggregator and
+  MoA proposers at 0.2.
+
+Profiles. `default` is the above. `reference` (the official code, ZhangYiqun018/Avengers) routes
+on the templated prompt (`route_on: templated`), breaks accuracy ties in each cluster's ranking by
+first appearance among that cluster's records (`ties: cluster`), votes exactly as the official
+evaluators (`vote_mode: faithful`: per-dataset extraction, raw strings, empties vote) and lets each
+aggregation expert draw 5 samples (`expert_samples: 5`). `deviations` lists what still differs.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ from maslab.agent import Agent
 from maslab.answers import AnswerFormat, VoteResult, format_of, vote
 from maslab.errors import ConfigError, MaslabError
 from maslab.graph import END, START, Appended, fan_out, loop_edge, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 from maslab.trace import get_logger
 
@@ -146,6 +153,42 @@ MOA_PROMPT = (
     "and adheres to the highest standards of accuracy and reliability.\n\nResponses from models:")
 
 
+DEVIATIONS = (
+    Deviation(what="The vote canonicalises answers (0.5 = \\frac12, b = B), drops empty extractions and falls back "
+                   "to maslab's generic extraction; the official evaluators count raw extracted strings, empties "
+                   "included (`vote_mode: faithful`)", why="the spec makes normalisation optional and off; maslab "
+                   "keeps it on by default because on small local models the official extraction misses "
+                   "'**Answer:** B', 'Answer: (B)' and unboxed math answers, and the empty string then wins the "
+                   "vote", profiles=("default",), kind="choice"),
+    Deviation(what="Routing embeds the task as a model sees it (`route_on: prompt`); the official code embeds the "
+                   "templated prompt", why="a router calibrated from a maslab sweep stores that text",
+              profiles=("default",), kind="choice"),
+    Deviation(what="Accuracy ties in the cluster rankings follow the router's stored rule (maslab's calibration: "
+                   "first appearance over all records); the official code breaks them within each cluster",
+              why="maslab's documented default", profiles=("default",), kind="choice"),
+    Deviation(what="Routing follows the paper (top_k = 1, beta 3.0); the official configs route softly over "
+                   "top_k 2–3 clusters with beta 6.0", why="the spec", kind="spec"),
+    Deviation(what="The prompts are maslab's templates per answer kind (math, multiple choice, free text); the "
+                   "official code has one prompt per dataset, so the embedded and the sent text can differ",
+              why="maslab's datasets carry no Avengers template", kind="choice"),
+    Deviation(what="Each sample is its own request (one sample index each); the official generators make one "
+                   "request with n = samples", why="the model pool returns one completion per request",
+              calls="samples requests instead of 1 per model (the same completions; prompt tokens are counted "
+                    "per request, so the prompt-token total is samples × the official's)", kind="choice"),
+    Deviation(what="Aggregation experts draw one sample each and show it; the official experts draw 5 and show "
+                   "the first", why="the other 4 are never read", profiles=("default",),
+              calls="top_n + 1 instead of 5·top_n + 1", kind="choice"),
+    Deviation(what="Code tasks draw only the scored sample (sample 0 of the top model)",
+              why="the official code samples `samples` and scores sample 0", calls="1 instead of samples",
+              kind="choice"),
+    Deviation(what="KORBench and Knights-and-Knaves are read with the generic free-text rules; the official "
+                   "evaluators use their bracket and role-assignment extractors", why="not reproduced",
+              kind="missing"),
+    Deviation(what="The direct generator does not append the official code's 'do not think too long' note for "
+                   "model names containing Distill or EXAOME", why="a model-name special case", kind="missing"),
+)
+
+
 class AvengersError(ConfigError):
     """The Avengers system cannot route: no router, unreadable artefacts or records, no callable model."""
 
@@ -154,6 +197,9 @@ class AvengersError(ConfigError):
 
 
 class Config(MethodConfig):
+    profiles = {"default": {}, "reference": {"route_on": "templated", "ties": "cluster", "vote_mode": "faithful",
+                                             "expert_samples": 5}}
+
     router: str | None = Field(default=None, json_schema_extra={"path": True}, description=(
         "directory of router artefacts (`maslab route calibrate --out`); relative to the workflow or sweep file"))
     model_map: dict[str, str] = Field(default_factory=dict, description="router model id -> pool alias (default: same)")
@@ -172,6 +218,11 @@ class Config(MethodConfig):
     mode: Literal["paper", "lazy_weighted"] = Field(default="paper", description="model_switch variant")
     moa_layers: int = Field(default=3, ge=1, description="proposer layers of the moa generator")
     prompt_template: Literal["avengers", "plain"] = "avengers"
+    ties: Literal["router", "records", "cluster"] = Field(default="router", description=(
+        "accuracy ties in the cluster rankings: as the router stored them, by first appearance over all "
+        "calibration records, or within each cluster (the official code)"))
+    expert_samples: int = Field(default=1, ge=1, description="samples each aggregation expert draws (the first "
+                                                             "is shown; the reference draws 5)")
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -278,6 +329,8 @@ class Avengers(Method[Config]):
     roles = ("expert", "aggregator")
     functions = {"expert": "qa", "aggregator": "aggregate"}
     Config = Config
+    reference = "the official Avengers code (ZhangYiqun018/Avengers: core/ generators and rank router, evaluate/)"
+    deviations = DEVIATIONS
 
     def __init__(self, config: Config | None = None, *, router: Router | None = None) -> None:
         super().__init__(config)
@@ -366,7 +419,8 @@ class _Parts:
             chosen = ctx.rng.sample(candidates, n)
         else:
             query = task.prompt() if cfg.route_on == "prompt" else self.prompt_of(task)
-            r = await router.aroute(query, top_k=cfg.top_k, top_n=n, beta=cfg.beta, available_models=candidates)
+            r = await router.aroute(query, top_k=cfg.top_k, top_n=n, beta=cfg.beta, available_models=candidates,
+                                    ties=None if cfg.ties == "router" else cfg.ties)
             chosen, clusters, scores = r.models, [c.model_dump() for c in r.clusters], r.scores
         return {"routed": {"routing": cfg.routing, "models": chosen, "aliases": [alias_of[m] for m in chosen],
                           "names": [router.models[m] for m in chosen], "candidates": candidates,
@@ -507,14 +561,16 @@ def aggregation(graph: Any, parts: _Parts) -> None:
 
     async def aggregate(state: State) -> State:
         r, question = state["routed"], parts.prompt_of(state["task"])
-        shown = format_responses(r["names"], parts.first_layer(state), question, AGGREGATION_MAX_TOKENS)
+        firsts = [t for p, texts in sorted(parts.by_position(state).items()) for t in texts[:1]]
+        shown = format_responses(r["names"], firsts, question, AGGREGATION_MAX_TOKENS)
         agent = parts.aggregator(r, AGGREGATION_SYSTEM_PROMPT)
         text = await parts.ctx.ask(agent, AGGREGATION_USER_TEMPLATE.format(question=question, expert_results=shown))
         return {"aggregated": text}
 
     graph.add_node("aggregate", aggregate)
     graph.add_conditional_edges(
-        "route", lambda s: parts.branches(s, [(p, 0, cfg.temperature) for p in range(len(s["routed"]["models"]))]),
+        "route", lambda s: parts.branches(s, [(p, k, cfg.temperature) for p in range(len(s["routed"]["models"]))
+                                              for k in range(cfg.expert_samples)]),
         ["generate"])
     graph.add_edge("generate", "aggregate")
     graph.add_edge("aggregate", "vote")

@@ -7,6 +7,8 @@ The paper prompts with few-shot exemplars whose answers spell out the intermedia
 the spec (MASLab, arXiv 2505.16988 §1: "the query plus a step-by-step cue"), i.e. the reference's
 zero-shot cue "Let's think step by step."; the paper's few-shot form is available through
 `exemplars` (worked examples placed before the query). Role: `solver`. Calls: 1.
+Both profiles send what MASLab's `CoT.inference` sends (commit 74265c7): the query, a blank line,
+the cue, at temperature 0.5 and max_tokens 2048.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ChainOfThought(Method[Config]):
     roles = ("solver",)
     functions = {"solver": "qa"}
     Config = Config
+    reference = "MASLab 74265c7, methods/cot"
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config

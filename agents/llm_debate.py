@@ -13,7 +13,9 @@
 
 Defaults follow the spec and the reference (`agents_num: 3`, `rounds_num: 2`, LLM aggregator);
 the prompts are the reference's. Roles: `debater` (a list of aliases gives each debater its own
-model), `aggregator`. Calls: agents × rounds (+1 with `aggregate: llm`); 3 × 2 + 1 = 7.
+model), `aggregator`. Calls: agents × rounds (+1 with `aggregate: llm`); 3 × 2 + 1 = 7, whatever the
+debaters say (there is no early stop). The `default` and `reference` profiles are the same
+(MASLab 74265c7, `methods/llm_debate`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pydantic import Field
 from maslab.answers import format_of, vote
 from maslab.graph import END, START, gather, loop_edge, state_graph
 from maslab.messages import Message
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
 ANSWER_CUE = "Make sure to state your answer at the end of the response."
@@ -51,6 +53,16 @@ class Config(MethodConfig):
         default="llm", description="final step: `llm` aggregator (reference) or majority `vote` (original)")
 
 
+DEVIATIONS = (
+    Deviation(what="The debaters of one round answer concurrently; the reference asks them one after another",
+              why="wall time: each debater reads only the previous round, so every prompt is the same",
+              kind="choice"),
+    Deviation(what="`aggregate: vote` (the original paper's majority vote) is offered besides the reference's "
+                   "LLM aggregator", why="the original's algorithm; off by default", profiles=(), calls="-1 when chosen",
+              kind="choice"),
+)
+
+
 class State(TypedDict, total=False):
     task: Task
     conversations: list[list[Message]]  # one per debater: its prompts and its answers
@@ -68,6 +80,8 @@ class LLMDebate(Method[Config]):
     roles = ("debater", "aggregator")
     functions = {"debater": "qa", "aggregator": "aggregate"}
     Config = Config
+    reference = "MASLab 74265c7, methods/llm_debate (agents_num 3, rounds_num 2, LLM aggregator)"
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config

@@ -24,12 +24,20 @@ reply without a usable `debate_answer` yields the judge's text itself.
 Roles: `affirmative`, `negative`, `moderator`, `judge` (when not assigned, the judge runs on the
 moderator's model, as in the reference). Calls: 3 × r (+2 when the judge decides), where r ≤
 `max_round` is the number of rounds played: 3 when round 1 concludes, 11 at most with the defaults.
+
+Profiles. `reference` (MASLab 74265c7, `methods/mad`) adds the reference's closing demand for strict
+JSON to the moderator's and the judge's JSON prompts, keeps the moderator's replies in its memory
+with code fences removed (as the reference does before its `eval`), and treats a moderator reply
+that does not parse as "no conclusion yet" — the debate goes on, as the reference's loop intends
+(its `eval` raises instead). `default` sends the prompts without that sentence and sends an
+unparseable moderator reply straight to the judge (the spec). Both read JSON with `json_repair`,
+never `eval`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import json_repair
 from pydantic import Field
@@ -37,7 +45,7 @@ from pydantic import Field
 from maslab.agent import Agent
 from maslab.graph import END, START, state_graph
 from maslab.messages import Message
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
 PLAYER_META_PROMPT = (
@@ -66,6 +74,9 @@ JUDGE_DECIDE_PROMPT = (
     "Now please output your answer in json format, with the format as follows: "
     "{{\"Reason\": \"\", \"debate_answer\": \"\"}}")
 
+# the reference's closing demand for strict JSON, in our words (its source repository has no licence)
+STRICT_JSON = ". Reply strictly with that JSON object and nothing else."
+
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 _FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
 
@@ -89,9 +100,42 @@ def ordinal(n: int) -> str:
 
 
 class Config(MethodConfig):
+    profiles = {"default": {}, "reference": {"prompts": "reference", "unparsed_moderator": "continue"}}
+
     max_round: int = Field(default=3, ge=1, description="most debate rounds before the judge decides")
     num_players: int = Field(default=3, ge=3, le=3,
                              description="affirmative, negative and moderator (fixed, as in the original)")
+    prompts: Literal["maslab", "reference"] = Field(
+        default="maslab", description="reference: JSON prompts demand strict JSON; the moderator's memory "
+                                      "keeps its replies without code fences")
+    unparsed_moderator: Literal["judge", "continue"] = Field(
+        default="judge", description="a moderator reply that is not a JSON object: go to the judge (spec) or "
+                                     "count it as no conclusion and debate on (the reference's intent)")
+
+
+DEVIATIONS = (
+    Deviation(what="The moderator's and the judge's JSON prompts end at the JSON format, without the "
+                   "reference's closing demand for strict JSON (4 of the 11 prompts of a full debate)",
+              why="maslab reads the replies with a repairing JSON parser, so it does not insist",
+              profiles=("default",), kind="choice"),
+    Deviation(what="Moderator and judge replies are read with json_repair, never evaluated; the reference "
+                   "calls eval() on them (arbitrary code from a model)", why="the spec's reference defects",
+              kind="spec"),
+    Deviation(what="A moderator reply that is not a JSON object sends the debate to the judge",
+              why="the spec; the reference's eval raises and the sample is lost",
+              profiles=("default",), calls="3·r + 2 instead of an error", kind="spec"),
+    Deviation(what="A moderator reply that is not a JSON object counts as no conclusion and the debate goes on",
+              why="the reference's loop stops only on a non-empty debate_answer; its eval raises instead (a bug)",
+              profiles=("reference",), calls="up to 3·max_round + 2 instead of an error", kind="bug"),
+    Deviation(what="A judge reply without a usable debate_answer yields the judge's text",
+              why="the reference then returns an unset attribute and the sample fails (a bug)", kind="bug"),
+    Deviation(what="The strict-JSON sentence of the reference profile is worded by maslab",
+              why="the reference repository has no licence, so its text is not copied", profiles=("reference",),
+              kind="wording"),
+    Deviation(what="The moderator's memory keeps its raw replies (code fences included)",
+              why="maslab's earlier port; the reference strips the fences before storing", profiles=("default",),
+              kind="choice"),
+)
 
 
 class State(TypedDict, total=False):
@@ -115,6 +159,8 @@ class MAD(Method[Config]):
     roles = ("affirmative", "negative", "moderator", "judge")
     functions = {"affirmative": "qa", "negative": "revise", "moderator": "evaluate", "judge": "aggregate"}
     Config = Config
+    reference = "MASLab 74265c7, methods/mad (max_round 3, num_players 3)"
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config
@@ -143,10 +189,14 @@ class MAD(Method[Config]):
             prompt = template.format(aff_ans=aff_ans, oppo_ans=aff_ans)
             return {"negative": await say(player("negative", state["task"]), state.get("negative", []), prompt)}
 
+        strict = STRICT_JSON if cfg.prompts == "reference" else ""
+
         async def moderate(state: State) -> State:
             prompt = MODERATOR_PROMPT.format(round=ordinal(state["round"]), aff_ans=state["affirmative"][-1].text,
-                                             neg_ans=state["negative"][-1].text)
+                                             neg_ans=state["negative"][-1].text) + strict
             history = await say(player("moderator", state["task"]), state.get("moderator", []), prompt)
+            if cfg.prompts == "reference":  # the reference stores the reply without its code fences
+                history[-1] = Message.assistant(_FENCE.sub("", history[-1].text).strip())
             verdict = parse_verdict(history[-1].text)
             update: State = {"moderator": history, "verdict": verdict, "parse_failed": verdict is None}
             if debate_answer(verdict):
@@ -158,7 +208,7 @@ class MAD(Method[Config]):
         def next_step(state: State) -> str:
             if state.get("answer"):
                 return END
-            if state["parse_failed"] or state["round"] >= cfg.max_round:
+            if (state["parse_failed"] and cfg.unparsed_moderator == "judge") or state["round"] >= cfg.max_round:
                 return "judge_candidates"
             return "affirmative"
 
@@ -170,7 +220,7 @@ class MAD(Method[Config]):
 
         async def judge_decides(state: State) -> State:
             task = state["task"]
-            prompt = JUDGE_DECIDE_PROMPT.format(topic=task.prompt())
+            prompt = JUDGE_DECIDE_PROMPT.format(topic=task.prompt()) + strict
             history = await say(player("judge", task), state["judge"], prompt)
             verdict = parse_verdict(history[-1].text)
             answer = debate_answer(verdict) or history[-1].text

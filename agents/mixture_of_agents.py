@@ -12,6 +12,7 @@ proposer i on the i-th alias (cycled); the aggregator has its own alias. MoA is 
 reference code; defaults (`layers: 3`, `proposers: 3`, temperature 0.7) follow the brief and the
 paper's released code (its default temperature is 0.7). Roles: `proposer`, `aggregator`.
 Calls: layers × proposers + 1 (3 × 3 + 1 = 10).
+There is no MASLab code to follow, so the `reference` profile is the `default` one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TypedDict
 from pydantic import Field
 
 from maslab.graph import END, START, gather, loop_edge, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
 AGGREGATE_AND_SYNTHESIZE = (
@@ -52,6 +53,12 @@ class State(TypedDict, total=False):
     metadata: dict[str, Any]
 
 
+DEVIATIONS = (
+    Deviation(what="3 proposers per layer by default; the paper's MoA uses 6 open-source proposers",
+              why="the brief's default; give `proposers` and a list of aliases for the paper's set",
+              calls="layers·proposers + 1", kind="choice"),
+)
+
 @register_method
 class MixtureOfAgents(Method[Config]):
     name = "mixture_of_agents"
@@ -60,6 +67,8 @@ class MixtureOfAgents(Method[Config]):
     roles = ("proposer", "aggregator")
     functions = {"proposer": "qa", "aggregator": "aggregate"}
     Config = Config
+    reference = "Mixture-of-Agents' paper (arXiv 2406.04692) and its released code; not in MASLab"
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config

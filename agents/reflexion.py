@@ -28,6 +28,8 @@ else of the last trial. Reflexion is not in MASLab's reference code; we follow t
 Roles: `actor`, `tester`, `evaluator`, `reflector`. Calls, with T ≤ max_trials trials played:
 code 1 + T + (T − 1) = 2T (8 at most); other tasks T + T + (T − 1) = 3T − 1 (11 at most);
 a first trial that passes costs 2 either way.
+There is no MASLab code to follow, so the `reference` profile is the `default` one (the
+original's algorithm at MASLab's sampling, temperature 0.5 and max_tokens 2048).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pydantic import Field
 
 from maslab.answers import extract_code
 from maslab.graph import END, START, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
 ACTOR_CODE_PROMPT = ("You are an AI Python programmer. You are given a function signature and docstring. Write "
@@ -173,6 +175,16 @@ class State(TypedDict, total=False):
     metadata: dict[str, Any]
 
 
+DEVIATIONS = (
+    Deviation(what="Non-code tasks: an evaluator agent judges each trial; the paper's reasoning runs check the "
+                   "gold answer", why="a fair benchmark must not show the gold answer to the system", kind="spec"),
+    Deviation(what="Zero-shot prompts paraphrasing the original programming prompts (the original uses few-shot "
+                   "examples)", why="one system for every benchmark", kind="wording"),
+    Deviation(what="max_trials 4", why="the spec's choice (the paper varies it)", kind="spec"),
+    Deviation(what="Self-written tests and implementations run in maslab's sandbox", why="model-written code "
+                   "never runs in the main process", kind="spec"),
+)
+
 @register_method
 class Reflexion(Method[Config]):
     name = "reflexion"
@@ -181,6 +193,8 @@ class Reflexion(Method[Config]):
     roles = ("actor", "tester", "evaluator", "reflector")
     functions = {"actor": "qa", "tester": "evaluate", "evaluator": "evaluate", "reflector": "plan"}
     Config = Config
+    reference = "Reflexion's paper (arXiv 2303.11366) and its programming code; not in MASLab"
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config

@@ -14,6 +14,8 @@ the spec (arXiv 2505.16988 §2). The paper's task-specific few-shot prompts are 
 zero-shot ones, and its task-specific stop conditions ("it is correct", score thresholds) by one stop
 token. Roles: `generator`, `critic`, `refiner`. Calls: 2k when the critic approves in feedback round
 k ≤ max_iters (2 if the first draft is approved), else 1 + 2 × max_iters (9 with the defaults).
+There is no MASLab code to follow, so the `reference` profile is the `default` one (the paper's
+algorithm at MASLab's sampling, temperature 0.5 and max_tokens 2048).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, TypedDict
 from pydantic import Field
 
 from maslab.graph import END, START, loop_edge, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 
 DRAFT_CUE = "Let's think step by step, then state the final answer clearly at the end."
@@ -60,6 +62,16 @@ class State(TypedDict, total=False):
     metadata: dict[str, Any]
 
 
+DEVIATIONS = (
+    Deviation(what="Generic zero-shot prompts replace the paper's task-specific few-shot prompts",
+              why="one system for every benchmark", kind="choice"),
+    Deviation(what="One stop token ends the loop; the paper uses task-specific stop conditions (\"it is "
+                   "correct\", score thresholds)", why="one system for every benchmark", kind="choice"),
+    Deviation(what="Draft, feedback and refinement are roles that can run on different models; in the paper one "
+                   "model plays all three", why="maslab's heterogeneous assignments; by default one model does",
+              kind="choice"),
+)
+
 @register_method
 class SelfRefine(Method[Config]):
     name = "self_refine"
@@ -68,6 +80,8 @@ class SelfRefine(Method[Config]):
     roles = ("generator", "critic", "refiner")
     functions = {"generator": "qa", "critic": "evaluate", "refiner": "revise"}
     Config = Config
+    reference = "Self-Refine's paper (arXiv 2303.17651) and its code (max_iters 4); not in MASLab"
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config

@@ -1,7 +1,9 @@
 """Vanilla: one call with the query — the single-agent baseline every MAS is compared against.
 
 MASLab (arXiv 2505.16988) §1: "vanilla: one call with the query" (with the task's images, if any,
-as image parts: `maslab ask "..." --image FILE`). Role: `solver`.
+as image parts: `maslab ask "..." --image FILE`). Role: `solver`. Calls: 1.
+Both profiles are MASLab's `MAS.inference` (commit 74265c7): the query as one user message at
+temperature 0.5, max_tokens 2048; there is nothing to deviate from.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Vanilla(Method[MethodConfig]):
     roles = ("solver",)
     functions = {"solver": "qa"}
     Config = MethodConfig
+    reference = "MASLab 74265c7, methods/mas_base (MAS.inference)"
 
     def build(self, ctx: RunContext[MethodConfig]) -> Any:
         solver = ctx.agent("solver")

@@ -20,15 +20,31 @@ Extraction — one family, three rule sets
       and agree on: the choice letter, the whitespace-folded code, the lower-cased boxed content,
       the normalised number, else the case-folded last line; None means "no answer";
       `solution_verdict` reads an evaluator's "The solution is (in)correct" (X-MAS).
-    * the Avengers reference rules (arXiv 2505.19797 spec §5), `extract_answer(text, fmt)`:
+    * the Avengers rules (arXiv 2505.19797 spec §5), `extract_answer(text, fmt, mode)`:
       1. a text of at most 10 characters containing neither "Answer" nor "box" is the answer;
       2. the **last** case-insensitive "Answer:" followed by a letter in the task's range
          (multiple choice) or by free text to the end of the line;
       3. a "Final Answer" heading followed, on a later line, by the same;
       4. the content of the **first** balanced `\\boxed{}`.
-      Math tasks take the **last** balanced `\\boxed{}` first (`\\boxed 5`, `\\fbox{}` too).
-      Deliberate generalisations: markdown bold (``**Answer:** B``) and parentheses
-      (``Answer: (B)``) are accepted; a choice letter must stand alone and is upper-cased.
+      ``mode="faithful"`` is exactly the official evaluators (ZhangYiqun018/Avengers,
+      `evaluate/*`), per dataset family: the short text is only left-stripped; the letter is
+      taken as written (``b`` and ``B`` are different votes) and need not stand alone
+      (``Answer: Based…`` gives ``B``); ``**Answer:** B`` and ``Answer: (B)`` find nothing; a
+      "Final Answer" line needs a blank line after it; math sets (AIME, MATH-500,
+      LiveMathBench, MATHBench) read a "Final Answer" line only when there is no `\\boxed`,
+      else the raw content of the **last** `\\boxed{…}` (not stripped; `\\fbox` and `\\boxed 5`
+      give nothing), and nothing at all from an answer without a box; BBH reads the last box
+      when there is one, else the rules above; FinQA reads only the last box.
+      ``mode="default"`` is maslab's generalisation for the normalised vote: markdown bold
+      (``**Answer:** B``) and parentheses (``Answer: (B)``) are accepted, a choice letter must
+      stand alone and is upper-cased, and math tasks take the last balanced box (`\\boxed 5`,
+      `\\fbox{}` too) before the rules above.
+    * MASLab's reference-code rules, for the systems' `reference` profiles: `boxed_reference`
+      (Hendrycks' last-box reading, shared by MAV-MATH and the Avengers math evaluators),
+      `extract_stated_answer` (DyLAN-MATH: "The answer is …", else the last box, else the last
+      number), `extract_paren_choice` (DyLAN-MMLU: the last "(X)") and
+      `extract_answer_is_choice` (MAV-GPQA/MMLU: "answer is (X)", else "Answer: X", else the
+      last lone capital letter).
     * `canonical_answer(answer, fmt)`: the key the normalised vote counts by — LaTeX noise
       stripped, then a small recursive-descent parser (no `eval`) turns numbers, `\\frac`,
       `\\sqrt`, `\\pi`, powers and one-letter variables into sympy objects, so `0.5`, `1/2`,
@@ -40,7 +56,8 @@ Voting — `vote(texts, fmt, mode, weights=None)`
     ``key``: maslab's generic vote (the baselines): each text's `answer_key`; texts without one do
     not vote. ``default``: the Avengers extraction, falling back to the generic choice letter or
     number when it finds nothing, compared by `canonical_answer`; empty extractions do not vote.
-    ``faithful``: the Avengers reference — raw extracted strings, empties vote and can win. Ties go
+    ``faithful``: the Avengers reference — the official evaluators' extraction, raw strings (not
+    stripped), empties vote and can win, as `Counter.most_common` counts them. Ties go
     to the class seen first; `weights` (one per text) weight each vote, as Model-Switch's lazy
     variant does. The result names the winner, the first sample voting for it (`index`), the
     counts, `consistency` (winner votes / all samples) and `share` (winner votes / votes cast).
@@ -70,8 +87,10 @@ __all__ = [
     "VoteResult",
     "answer_format",
     "answer_key",
+    "boxed_reference",
     "canonical_answer",
     "extract_answer",
+    "extract_answer_is_choice",
     "extract_boxed",
     "extract_choice",
     "extract_code",
@@ -81,6 +100,8 @@ __all__ = [
     "extract_number",
     "extract_tag",
     "extract_yes_no",
+    "extract_paren_choice",
+    "extract_stated_answer",
     "first_boxed",
     "format_of",
     "last_boxed",
@@ -99,10 +120,12 @@ VoteMode = Literal["key", "default", "faithful"]
 
 
 class AnswerFormat(BaseModel):
-    """How a task's answers look: multiple choice over `letters`, math, free text or code."""
+    """How a task's answers look: multiple choice over `letters`, math, free text or code; `family`
+    names a dataset whose official evaluator reads answers its own way ("bbh", "finqa")."""
 
     kind: Kind
     letters: str = ""
+    family: str = ""
 
 
 def _mcq(letters: str) -> AnswerFormat:
@@ -121,7 +144,8 @@ DATASET_FORMATS: dict[str, AnswerFormat] = {
     "emorynlp": _mcq("ABCDEFG"), "meld": _mcq("ABCDEFG"), "dailydialog": _mcq("ABCDEFG"),
     "winogrande": _mcq("AB"),
     "aime": _MATH, "math500": _MATH, "math": _MATH, "livemathbench": _MATH, "mathbench": _MATH,
-    "bbh": _FREE, "finqa": _FREE, "korbench": _FREE, "kandk": _FREE, "knightsandknaves": _FREE, "free": _FREE,
+    "bbh": AnswerFormat(kind="free", family="bbh"), "finqa": AnswerFormat(kind="free", family="finqa"),
+    "korbench": _FREE, "kandk": _FREE, "knightsandknaves": _FREE, "free": _FREE,
     "humaneval": _CODE, "mbpp": _CODE, "livecodebench": _CODE, "studenteval": _CODE, "code": _CODE,
 }
 
@@ -153,7 +177,8 @@ def answer_format(task_kind: str | AnswerFormat) -> AnswerFormat:
 
 
 def format_of(task: Task | None) -> AnswerFormat:
-    """A task's answer format: choices → multiple choice A…(number of choices); code; math; else free."""
+    """A task's answer format: choices → multiple choice A…(number of choices); code; math; a free or
+    math dataset of `DATASET_FORMATS` by its name (BBH, FinQA, MATH-500 …); else free."""
     if task is None:
         return _FREE
     if task.choices:
@@ -161,6 +186,9 @@ def format_of(task: Task | None) -> AnswerFormat:
     domain = (task.domain or "").lower()
     if domain == "code":
         return _CODE
+    known = DATASET_FORMATS.get(re.sub(r"[^a-z0-9]", "", (task.dataset_name() or "").lower()))
+    if known is not None and known.kind in ("free", "math") and (domain != "math" or known.kind == "math"):
+        return known
     if domain == "math":
         return _MATH
     return _FREE
@@ -523,18 +551,141 @@ def _extract_general(text: str, fmt: AnswerFormat) -> str:
     return first_boxed(text) or ""
 
 
-def extract_answer(text: str | None, task_kind: str | AnswerFormat) -> str:
-    """The answer in one model output by the Avengers reference rules, "" when none is found."""
+def extract_answer(text: str | None, task_kind: str | AnswerFormat, mode: VoteMode = "default") -> str:
+    """The answer in one model output by the Avengers rules, "" when none is found: ``faithful`` — the
+    official evaluators exactly (not stripped); ``default`` — maslab's generalisation (module docstring)."""
     fmt = answer_format(task_kind)
     if fmt.kind == "code":
         raise ValueError("code tasks have no extracted answer: score sample 0 by execution")
     if not text:
         return ""
+    if mode == "faithful":
+        return _extract_official(text, fmt)
     if fmt.kind == "math" and ("\\boxed" in text or "\\fbox" in text):
         boxed = last_boxed(text)
         if boxed is not None:
             return boxed
     return _extract_general(text, fmt)
+
+
+# the official evaluators (ZhangYiqun018/Avengers, evaluate/base_evaluator.py and evaluate/<DATASET>/)
+
+
+def _official_boxed_first(text: str) -> str:
+    """`BaseEvaluator.extract_boxed_content`: the first `\\boxed{`'s content up to its closing brace (or
+    the end of the text), stripped; "" without one."""
+    start = text.find("\\boxed{")
+    if start == -1:
+        return ""
+    depth, out = 1, []
+    for ch in text[start + len("\\boxed{"):]:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                break
+        out.append(ch)
+    return "".join(out).strip()
+
+
+def _official_normal(text: str, letters: str) -> str:
+    """`BaseEvaluator.extract_normal_answer` with the dataset's pattern: a letter of `letters`, or (no
+    letters) free text to the end of the line."""
+    if len(text) <= 10 and "Answer" not in text and "box" not in text:
+        return text.lstrip()
+    group = f"([{letters}])" if letters else r"([^\n]+)"
+    matches = re.findall(r"(?i)Answer\s*:\s*" + group, text)
+    if matches:
+        found = matches[-1].strip()
+        if found.lower().startswith("answer: "):
+            found = found[len("answer:"):].strip()
+        return found
+    final = re.search(r"(?i)Final Answer\s\n+\s*" + group, text)
+    if final:
+        return final.group(1).strip()
+    return _official_boxed_first(text)
+
+
+def _extract_official(text: str, fmt: AnswerFormat) -> str:
+    if fmt.kind == "mcq":
+        return _official_normal(text, fmt.letters)
+    has_box = "\\boxed" in text
+    if fmt.family == "finqa" or (fmt.family == "bbh" and has_box) or (
+            fmt.kind == "math" and not ("Final Answer" in text and not has_box)):
+        return (boxed_reference(text) if has_box else None) or ""
+    return _official_normal(text, "")
+
+
+# =========================================================================== MASLab reference-code rules
+
+
+def boxed_reference(text: str) -> str | None:
+    """The last box as reference code reads it (Hendrycks' `last_boxed_only_string` + `remove_boxed`, used
+    by MASLab's MAV-MATH and the Avengers math evaluators): the raw content of the last `\\boxed{…}`,
+    not stripped; None when there is no box, the last one is an `\\fbox` or has no braces, or it is
+    unbalanced."""
+    idx = text.rfind("\\boxed")
+    if idx < 0:
+        idx = text.rfind("\\fbox")
+        if idx < 0:
+            return None
+    depth = 0
+    for i in range(idx, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                found = text[idx:i + 1]
+                return found[len("\\boxed{"):-1] if found.startswith("\\boxed{") else None
+    return None
+
+
+def extract_stated_answer(text: str) -> str:
+    """DyLAN-MATH's answer (MASLab `DyLAN_MATH._extract_math_answer`): the text after the last "The answer
+    is " (or "the answer is "), else the last box's content, else the last number; one trailing "." and
+    "/" dropped, a box inside the result opened; "" when there is nothing."""
+    for cue in ("The answer is ", "the answer is "):
+        if cue in text:
+            found = text.split(cue)[-1].strip()
+            break
+    else:
+        if "boxed" in text:
+            found = (extract_boxed(text) or "").strip()
+        else:
+            numbers = re.findall(r"-?\d*\.?\d+", text)
+            found = numbers[-1] if numbers else ""
+    found = found[:-1] if found.endswith(".") else found
+    found = found[:-1] if found.endswith("/") else found
+    if "boxed" in found:
+        found = extract_boxed(found) or found
+    return found.strip()
+
+
+def extract_paren_choice(text: str, letters: str = "ABCD") -> str | None:
+    """DyLAN-MMLU's choice (MASLab `parse_single_choice`): the last "(X)", else the last "X)", X one of
+    `letters` in either case, upper-cased; None when there is none."""
+    cls = f"[{letters}{letters.lower()}]"
+    for pattern in (rf"\(({cls})\)", rf"({cls})\)"):
+        found = re.findall(pattern, text)
+        if found:
+            return found[-1].upper()
+    return None
+
+
+def extract_answer_is_choice(text: str, letters: str = "ABCDEFGHIJ") -> str | None:
+    """MAV-GPQA/MMLU's choice (MASLab `mav/util.extract_answer`): the first "answer is (X)", else the last
+    "Answer: X" of the first line that has one, else the last standalone capital letter; None otherwise."""
+    cls = f"[{letters}]"
+    m = re.search(rf"answer is \(?({cls})\)?", text)
+    if m:
+        return m.group(1)
+    m = re.search(rf".*[aA]nswer:\s*({cls})", text)
+    if m:
+        return m.group(1)
+    m = re.search(rf"\b{cls}\b(?!.*\b{cls}\b)", text, re.DOTALL)
+    return m.group(0) if m else None
 
 
 def _generic(text: str, fmt: AnswerFormat) -> str:
@@ -881,6 +1032,8 @@ def extract_for_vote(text: str | None, fmt: AnswerFormat, mode: VoteMode) -> str
     """One sample's extraction under a vote mode ("" for none)."""
     if mode == "key":
         return answer_key(fmt, text or "") or ""
+    if mode == "faithful":
+        return extract_answer(text, fmt, "faithful")  # raw, as the official evaluators count it
     a = extract_answer(text, fmt).strip()
     if not a and mode == "default":
         a = _generic(text or "", fmt).strip()
@@ -912,7 +1065,8 @@ def vote(
         raise ValueError("code tasks are not voted: score sample 0 by execution")
     if weights is not None and len(weights) != len(samples):
         raise ValueError(f"vote: {len(weights)} weights for {len(samples)} samples")
-    answers = [(s or "").strip() if extracted else extract_for_vote(s, fmt, mode) for s in samples]
+    answers = [((s or "") if mode == "faithful" else (s or "").strip()) if extracted else extract_for_vote(s, fmt, mode)
+               for s in samples]
     first_raw: dict[str, str] = {}
     first_index: dict[str, int] = {}
     count: dict[str, int] = {}

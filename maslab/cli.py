@@ -34,6 +34,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system parameter")
     p.add_argument("--image", action="append", default=[], metavar="FILE",
                    help="an input image (repeatable: image-0, image-1, …); needs a vision model")
+    p.add_argument("--profile", help="the system's parameter profile: default (maslab) or reference")
     p.add_argument("--max-tokens", type=int, default=256, help="completion-token cap per call (default 256)")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--trace", metavar="FILE", help="write the run's JSONL trace (one line per model call)")
@@ -48,6 +49,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    p.add_argument("--profile", help="override the workflow's profile: default (maslab) or reference")
     p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--runs-dir", default="runs", help="where run folders are written (default runs/)")
@@ -72,6 +74,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("methods", help="registered systems with citations and parameters")
+    p.add_argument("--deviations", nargs="?", const="", metavar="NAME",
+                   help="list every system's (or NAME's) deviations from its reference implementation")
+    p.add_argument("--markdown", action="store_true", help="with --deviations: print Markdown (docs/deviations.md)")
     _common(p)
 
     p = sub.add_parser("bench", help="run a sweep (methods × assignments × datasets × seeds)")
@@ -190,7 +195,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     params = apply_overrides({"method": args.method, "params": {}}, args.set)["params"]
     if args.model:
         params.setdefault("model", args.model)
-    method = load_method(args.method, **params)
+    method = load_method(args.method, profile=args.profile, **params)
     pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
     from maslab.trace import RunRecorder
 
@@ -206,7 +211,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from maslab.trace import RunRecorder
     from maslab.workflow import load_workflow
 
-    workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=args.set)
+    overrides = [*args.set, *([f"profile={args.profile}"] if args.profile else [])]
+    workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=overrides)
     method = workflow.to_method()
     pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
     run_dir = Path(args.runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{workflow.name}"
@@ -316,6 +322,19 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
     from maslab.method import list_methods
 
+    if args.deviations is not None:
+        from maslab.bench.report import render_deviations
+        from maslab.method import method_class
+
+        names = [method_class(args.deviations).name] if args.deviations else list(list_methods())
+        if args.markdown:
+            from maslab.bench.report import deviations_markdown
+
+            sys.stdout.write(deviations_markdown([(n, None) for n in names], title=True))
+            return 0
+        for table in render_deviations([(n, None) for n in names]):
+            _console().print(table)
+        return 0
     table = Table("method", "citation", "roles", "role → function (X-MAS)", "parameters (defaults)", show_lines=True)
     for name, cls in list_methods().items():
         fields = {k: f for k, f in cls.Config.model_fields.items() if k not in ("roles",)}
@@ -343,6 +362,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         comparisons_csv,
         comparisons_markdown,
         render_comparisons,
+        render_deviations,
         render_table,
         write_report,
     )
@@ -356,6 +376,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             console.print(t)
         if report.requested:
             console.print(render_comparisons(report.requested))
+        for t in render_deviations(report.methods):
+            console.print(t)
     elif args.format == "markdown":
         sys.stdout.write(report.markdown)
         if report.requested:

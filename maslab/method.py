@@ -23,17 +23,37 @@ the message trace are the run's own even when runs share a pool) and returns a `
 YAML workflows, the CLI and Python all go through `load_method(name, **params)`. Systems are
 found through the `maslab.methods` entry points (`maslab.plugins`), so a separate package can
 add one without touching maslab.
+
+Profiles and deviations (one mechanism for every system):
+
+* a **profile** is a named set of parameter values, declared as data on the system's Config
+  (`Config.profiles`); `profile: reference` in a workflow or sweep entry, `--profile reference` on
+  the CLI and `load_method(name, profile="reference")` all set the Config field `profile`, whose
+  validator fills in the profile's values under the parameters given explicitly (those win). The
+  behaviour a profile changes is ordinary Config fields (switches such as DyLAN's `variant` or
+  AgentVerse's `reviews`) that the system's build reads, so a profile is never plumbing. Every
+  system has `default` (maslab's documented behaviour) and `reference` (its reference
+  implementation: MASLab at commit 74265c7 for the MASLab baselines, the official code otherwise);
+* every system lists its **deviations** from that reference as data (`Method.deviations`, each a
+  `Deviation`: what differs, why, the profiles that have it and the effect on the call count);
+  `maslab methods --deviations [NAME]` prints them and `maslab report` lists them under a sweep's
+  tables. `Method.reference` names the reference implementation.
+
+Sampling is never left to a server's defaults: `temperature` (0.5) and `max_tokens` (2048) are
+explicit on every system (MASLab's protocol values; a system overrides them where its own
+reference differs), and a pool's `max_tokens` override still caps them.
 """
 
 from __future__ import annotations
 
 import difflib
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from maslab import plugins
 from maslab.agent import Agent
@@ -47,16 +67,62 @@ if TYPE_CHECKING:
 RoleAssignment = dict[str, str | list[str]]
 MAS_FUNCTIONS = ("qa", "revise", "aggregate", "plan", "evaluate")  # X-MAS-Bench's five functions
 
+PROFILES = ("default", "reference")
+"""The profiles every system has: maslab's documented behaviour, and its reference implementation's."""
+
 
 class MethodConfig(BaseModel):
-    """Base of every system's parameters: `roles` plus the system's own fields."""
+    """Base of every system's parameters: `roles`, `profile`, sampling, plus the system's own fields.
+
+    `profiles` (class data) maps a profile name to the parameter values it sets; a system's Config
+    overrides it to declare what its `reference` profile changes. Explicit parameters win over the
+    profile's values.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {"default": {}, "reference": {}}
+
+    profile: str = Field(default="default", description="named parameter set: default (maslab) or reference")
     roles: RoleAssignment = Field(default_factory=dict)
     model: str | None = Field(default=None, description="alias for every role not in `roles`")
     seed: int = Field(default=0, description="seed of the system's own randomness (orders, sampling)")
-    temperature: float | None = Field(default=None, description="sampling temperature of every agent")
-    max_tokens: int | None = Field(default=None, description="completion-token cap of every call")
+    temperature: float | None = Field(default=0.5, description="sampling temperature of every agent (MASLab: 0.5)")
+    max_tokens: int | None = Field(default=2048, description="completion-token cap of every call (MASLab: 2048)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        """Fill in the named profile's values under the parameters given explicitly."""
+        if not isinstance(data, Mapping):
+            return data
+        name = data.get("profile") or "default"
+        if name not in cls.profiles:
+            raise ValueError(f"unknown profile {name!r}; profiles: {', '.join(cls.profiles)}")
+        return {**cls.profiles[name], **data, "profile": name}
+
+
+class Deviation(BaseModel):
+    """One difference between maslab's system and its reference implementation, declared as data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    what: str = Field(description="what maslab does differently from the reference")
+    why: str = Field(description="the reason (a reference bug, the spec, a licence, our choice …)")
+    profiles: tuple[str, ...] = Field(default=PROFILES, description="the profiles that have this difference")
+    calls: str = Field(default="none", description="effect on the number of model calls")
+    kind: Literal["bug", "spec", "choice", "wording", "missing"] = Field(
+        default="choice", description="bug: the reference is broken and we do what it intends; spec: the spec "
+        "asks for it; choice: our decision; wording: prompts in our own words; missing: not reproduced")
+
+
+def reference_variant(task: Task | None, variants: Sequence[str], default: str) -> str:
+    """MASLab's per-dataset variant for a task: the first of `variants` whose name occurs in the task's
+    dataset name (else, for a task without one, its domain), as MASLab picks `dylan_math` for MATH
+    and `mav_gpqa` for GPQA; `default` otherwise (MASLab's `*_main`)."""
+    if task is None:
+        return default
+    label = (task.dataset_name() or task.domain or "").lower()
+    return next((v for v in variants if v in label), default)
 
 
 ConfigT = TypeVar("ConfigT", bound=MethodConfig)
@@ -156,6 +222,8 @@ class Method(Generic[ConfigT]):
     functions: ClassVar[dict[str, str]] = {}  # role -> one of MAS_FUNCTIONS (X-MAS assignment)
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     recursion_limit: int = 200
+    reference: ClassVar[str] = ""  # the reference implementation its `reference` profile reproduces
+    deviations: ClassVar[tuple[Deviation, ...]] = ()  # differences from that reference, as data
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self.config: ConfigT = config if config is not None else cast(ConfigT, self.Config())
@@ -195,7 +263,7 @@ class Method(Generic[ConfigT]):
         run = RunData(pool=pool, task=task, rng=run_rng(self.config, task))
         graph = self.compiled(run)
         with recording(recorder):
-            recorder.event("start", method=self.name, task_id=task.id)
+            recorder.event("start", method=self.name, task_id=task.id, profile=self.config.profile)
             try:
                 state = await graph.ainvoke({"task": task}, {"recursion_limit": self.recursion_limit}, context=run)
                 recorder.event("end", method=self.name, task_id=task.id)
@@ -263,15 +331,27 @@ def resolve_paths(cls: type[Method[Any]], params: dict[str, Any], base: str | Pa
     return out
 
 
-def load_method(name: str, **params: Any) -> Method[Any]:
-    """A configured system: `load_method("llm_debate", rounds=2, roles={"debater": [...]})`."""
+def load_method(name: str, profile: str | None = None, **params: Any) -> Method[Any]:
+    """A configured system: `load_method("llm_debate", rounds=2, roles={"debater": [...]})`;
+    `profile="reference"` starts from the system's reference profile (explicit parameters still win)."""
     cls = method_class(name)
+    if profile is not None:
+        params["profile"] = profile
     try:
         config = cls.Config.model_validate(params)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join((f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "") + err["msg"]
+                             for err in e.errors())
         raise ConfigError(f"method {name!r}: invalid parameters: {problems}") from e
     unknown = sorted(set(config.roles) - set(cls.roles))
     if unknown:
         raise ConfigError(f"method {name!r} has no role(s) {', '.join(unknown)}; its roles: {', '.join(cls.roles)}")
     return cls(config)
+
+
+def deviations_of(name: str, profile: str | None = None) -> list[Deviation]:
+    """System `name`'s declared deviations from its reference (only those `profile` has, if given)."""
+    cls = method_class(name)
+    if profile is not None and profile not in cls.Config.profiles:
+        raise ConfigError(f"method {name!r} has no profile {profile!r}; profiles: {', '.join(cls.Config.profiles)}")
+    return [d for d in cls.deviations if profile is None or profile in d.profiles]

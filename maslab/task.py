@@ -31,6 +31,15 @@ class Task(BaseModel):
             self.id = hashlib.sha1(key.encode()).hexdigest()[:12]
         return self
 
+    def dataset_name(self) -> str | None:
+        """The name of the dataset the task came from: `metadata["dataset"]`, else the name (file stem)
+        of `metadata["source"]` (loaders set it: "gsm8k", or the JSON-lines path); None if unknown."""
+        name = self.metadata.get("dataset") or self.metadata.get("source")
+        if not name:
+            return None
+        stem = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+        return stem.split(".", 1)[0] or None
+
     def prompt(self) -> str:
         """The question with its lettered choices, as a model sees it."""
         if not self.choices:

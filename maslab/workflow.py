@@ -6,6 +6,7 @@ Two forms compile to the same thing, a `Method` whose `build` returns a LangGrap
 
        name: debate-hetero
        method: llm_debate
+       profile: reference       # optional: the system's reference profile (default: maslab's)
        params: {agents: 3, rounds: 2}
        roles: {debater: [qwen-7b, llama-8b, mistral-7b], aggregator: qwen-7b}
        model: smol              # optional: alias for every unassigned role
@@ -82,6 +83,7 @@ class MethodWorkflow(BaseModel):
     name: str
     description: str = ""
     method: str
+    profile: str | None = None  # the system's named parameter set (default | reference); params win over it
     params: dict[str, Any] = Field(default_factory=dict)
     roles: dict[str, str | list[str]] = Field(default_factory=dict)
     model: str | None = None
@@ -126,6 +128,8 @@ class Workflow(BaseModel):
 
 def _method_params(spec: MethodWorkflow) -> dict[str, Any]:
     params = dict(spec.params)
+    if spec.profile:
+        params["profile"] = spec.profile
     if spec.roles:
         params["roles"] = spec.roles
     if spec.model:
@@ -199,6 +203,8 @@ def _check_method_form(data: dict[str, Any], loc: Locator, aliases: list[str] | 
         for err in e.errors():
             top = err["loc"][0] if err["loc"] else ""
             prefix: tuple[Any, ...] = () if top in ("roles", "model") else ("params",)
+            if not err["loc"] and "profile" in err["msg"] and spec.profile:
+                prefix = ("profile",)
             loc.add((*prefix, *err["loc"]), err["msg"] + ("" if err["type"] == "missing" else
                                                           f" (got {err.get('input')!r})"))
         return None

@@ -22,13 +22,20 @@ Decisions where the spec leaves a choice:
 - The candidate models are the selected model set unless ``available_models`` (ids or names from
   the id→name map) is given. ``pos_c(m)`` is the index in cluster c's **full** ranking (as in the
   code), so scores for a restricted candidate set are the code's; the order is what top_k=1 needs.
-- Ties: rankings sort stably, ties keeping the first-appearance order of model ids over the whole
-  record list; routes sort stably by score, ties keeping first-seen order (clusters nearest first,
-  each in ranking order, then unranked candidates in candidate order).
+- Ties (``ties``): rankings sort stably by accuracy; ``records`` (maslab's default) breaks ties by the
+  first appearance of model ids over the whole record list, ``cluster`` (the official code) by
+  their first appearance among the cluster's own records — the two differ when records list the
+  models in varying orders. Each cluster's ``scores`` are stored in that per-cluster order
+  (artefact format 2), so a router can be routed under either rule (`route(..., ties=…)`) whatever
+  rule its stored rankings used; a format-1 router only knows the global order. Routes sort stably
+  by score, ties keeping first-seen order (clusters nearest first, each in ranking order, then
+  unranked candidates in candidate order).
 - Selection ``inverse_rank_sum`` (paper, default): s(m) = Σ_c 1/r_c(m) over the clusters that rank
   m, stable on ties. ``frequency`` (code): top-1 counts, then the code's top-2 counter (top-1 counts
-  1, top-2 counts ½), clusters visited in id order, ``Counter.most_common`` order, then remaining
-  models in sorted id order; unlike the code (``list(set(...))``) the result keeps this order.
+  1, top-2 counts ½), clusters visited in the order they first appear among the calibration
+  records (as the code's dict of clusters is built), ``Counter.most_common`` order (ties: the first
+  counted), then remaining models in sorted id order; unlike the code (``list(set(...))``) the
+  result keeps this order.
 - Queries are embedded exactly as stored: a record's ``query`` is already the templated prompt, and
   routing must be given the same templated text. ``frequency`` is kept but unused (ablation only).
 - K is clamped, with a warning, to the number of distinct normalised embeddings. Rankings list every
@@ -71,6 +78,7 @@ log = get_logger(__name__)
 
 Selection = Literal["inverse_rank_sum", "frequency"]
 Distance = Literal["dot", "euclidean"]
+Ties = Literal["records", "cluster"]
 
 CENTRES_FILE = "centres.npy"
 RANKINGS_FILE = "rankings.json"
@@ -223,27 +231,40 @@ def model_order(records: Iterable[CalibrationRecord]) -> list[str]:
     return list(seen)
 
 
-def cluster_rankings(labels: Sequence[int] | np.ndarray, records: Sequence[CalibrationRecord], k: int) -> dict[int, ClusterStats]:
-    """Per-cluster accuracy and stable ranking (spec §2.3) for cluster labels 0..k-1."""
+def cluster_rankings(labels: Sequence[int] | np.ndarray, records: Sequence[CalibrationRecord], k: int,
+                     ties: Ties = "records") -> dict[int, ClusterStats]:
+    """Per-cluster accuracy and stable ranking (spec §2.3) for cluster labels 0..k-1. Each cluster's
+    `scores` keep its models in first-appearance order among its own records; `ties` orders equal
+    accuracies by that order (``cluster``, the official code) or over all records (``records``)."""
     if len(labels) != len(records):
         raise RouterError(f"{len(labels)} labels for {len(records)} records")
     order = model_order(records)
-    correct = [dict.fromkeys(order, 0) for _ in range(k)]
-    total = [dict.fromkeys(order, 0) for _ in range(k)]
+    correct: list[dict[str, int]] = [{} for _ in range(k)]
+    total: list[dict[str, int]] = [{} for _ in range(k)]
     sizes = [0] * k
     for label, rec in zip(labels, records, strict=True):
         c = int(label)
         sizes[c] += 1
         for m, ok in rec.records.items():
-            total[c][m] += 1
-            correct[c][m] += int(ok)
+            total[c][m] = total[c].get(m, 0) + 1
+            correct[c][m] = correct[c].get(m, 0) + int(ok)
     out: dict[int, ClusterStats] = {}
     for c in range(k):
-        scores = {m: ModelScore(correct=correct[c][m], total=total[c][m], accuracy=correct[c][m] / total[c][m])
-                  for m in order if total[c][m] > 0}
-        ranking = sorted(scores, key=lambda m: -scores[m].accuracy)  # stable: ties keep `order`
-        out[c] = ClusterStats(total=sizes[c], scores=scores, ranking=ranking)
+        scores = {m: ModelScore(correct=correct[c][m], total=n, accuracy=correct[c][m] / n)
+                  for m, n in total[c].items()}
+        out[c] = ClusterStats(total=sizes[c], scores=scores, ranking=rank_models(scores, ties, order))
     return out
+
+
+def rank_models(scores: Mapping[str, ModelScore], ties: Ties, order: Sequence[str]) -> list[str]:
+    """Model ids by accuracy, descending, stably: equal accuracies keep `scores`' own order (``cluster``)
+    or the global first-appearance `order` (``records``)."""
+    if ties == "records":
+        pos = {m: i for i, m in enumerate(order)}
+        ids = sorted(scores, key=lambda m: pos.get(m, len(pos)))
+    else:
+        ids = list(scores)
+    return sorted(ids, key=lambda m: -scores[m].accuracy)
 
 
 def select_models(
@@ -251,11 +272,16 @@ def select_models(
     n_models: int = 10,
     selection: Selection = "inverse_rank_sum",
     order: Sequence[str] | None = None,
+    cluster_order: Sequence[int] | None = None,
 ) -> list[str]:
-    """Choose the model set from per-cluster rankings (spec §2.4); `order` breaks ties (default: first seen)."""
+    """Choose the model set from per-cluster rankings (spec §2.4); `order` breaks ties (default: first seen);
+    `cluster_order` is the order clusters are visited in (the code's: first appearance among the records;
+    default: by id)."""
     if n_models < 1:
         raise ValueError("n_models must be >= 1")
-    clusters = [rankings[c] for c in sorted(rankings)]
+    visit = [c for c in (cluster_order or []) if c in rankings]
+    visit += [c for c in sorted(rankings) if c not in visit]
+    clusters = [rankings[c] for c in visit]
     if order is None:
         seen: dict[str, None] = {}
         for st in clusters:
@@ -337,7 +363,8 @@ class RouterConfig(BaseModel):
     selected_models: list[str]
     dim: int
     n_records: int
-    format: int = 1
+    ties: Ties = "records"  # the tie rule of the stored rankings
+    format: int = 1  # 2: each cluster's `scores` are in per-cluster first-appearance order
 
 
 class Router:
@@ -372,7 +399,8 @@ class Router:
         self._embedder = embedder
         self._index: Any = None
         self._index_lock = threading.Lock()
-        self._pos = {c: {m: i for i, m in enumerate(st.ranking)} for c, st in self.rankings.items()}
+        self._pos_by_ties: dict[str, dict[int, dict[str, int]]] = {
+            config.ties: {c: {m: i for i, m in enumerate(st.ranking)} for c, st in self.rankings.items()}}
         self._by_name = {name: mid for mid, name in self.models.items()}
         self._fast_l2 = type(normalizer).__name__ == "Normalizer" and getattr(normalizer, "norm", None) == "l2"
 
@@ -401,6 +429,22 @@ class Router:
         return self._embedder
 
     # ----------------------------------------------------------------- routing
+
+    def ranking(self, cluster: int, ties: Ties | None = None) -> list[str]:
+        """Cluster `cluster`'s ranking under the tie rule `ties` (None: the stored one)."""
+        pos = self._positions(ties)[cluster]
+        return sorted(pos, key=pos.__getitem__)
+
+    def _positions(self, ties: Ties | None) -> dict[int, dict[str, int]]:
+        rule = ties or self.config.ties
+        if rule not in self._pos_by_ties:
+            if rule == "cluster" and self.config.format < 2:
+                log.warning("router artefacts predate per-cluster score order (format 1); cluster ties follow "
+                            "the record order", k=self.k)
+            order = list(self.models)  # the global first-appearance order (model_order at calibration)
+            self._pos_by_ties[rule] = {c: {m: i for i, m in enumerate(rank_models(st.scores, rule, order))}
+                                       for c, st in self.rankings.items()}
+        return self._pos_by_ties[rule]
 
     def _faiss_index(self) -> Any:
         if self._index is None:
@@ -458,8 +502,10 @@ class Router:
         beta: float = 3.0,
         default_rank: int = 999,
         available_models: Sequence[str] | None = None,
+        ties: Ties | None = None,
     ) -> Route:
         """Route a raw (not yet normalised) embedding of the templated query; see `route`."""
+        positions = self._positions(ties)
         if top_k < 1 or top_n < 1:
             raise RouterError("top_k and top_n must be >= 1")
         if default_rank <= 0 or not math.isfinite(beta):
@@ -479,9 +525,10 @@ class Router:
         wanted = set(candidates)
         scores: dict[str, float] = {}
         for cid, pc in zip(ids, p, strict=True):
-            for m in self.rankings[int(cid)].ranking:
+            pos = positions[int(cid)]
+            for m in sorted(pos, key=pos.__getitem__):
                 if m in wanted:
-                    scores[m] = scores.get(m, 0.0) + float(pc) / (self._pos[int(cid)][m] + 0.1)
+                    scores[m] = scores.get(m, 0.0) + float(pc) / (pos[m] + 0.1)
         for m in candidates:
             scores.setdefault(m, 1.0 / default_rank)
         ranked = sorted(scores, key=lambda m: -scores[m])  # stable: ties keep first-seen order
@@ -502,6 +549,7 @@ class Router:
         beta: float = 3.0,
         default_rank: int = 999,
         available_models: Sequence[str] | None = None,
+        ties: Ties | None = None,
     ) -> Route:
         """Route one templated query (spec §3).
 
@@ -510,11 +558,12 @@ class Router:
         ranked in none of C get 1/`default_rank`; the route is the `top_n` best candidates.
         Defaults: top_k=1 (paper; code configs use 2–3), top_n=1 (code configs 2), beta=3.0
         (code; configs 6.0), default_rank=999. `available_models` (ids or names) replaces the
-        selected model set as candidates; an unknown one raises `RouterError`.
+        selected model set as candidates; an unknown one raises `RouterError`. `ties` picks the
+        rankings' tie rule (None: the stored rankings').
         """
         vec = self.embedder.embed([query])[0]
         return self.route_embedding(vec, top_k=top_k, top_n=top_n, beta=beta, default_rank=default_rank,
-                                    available_models=available_models)
+                                    available_models=available_models, ties=ties)
 
     async def aroute(self, query: str, **kwargs: Any) -> Route:
         """`route` in a worker thread, so embedding does not block the event loop."""
@@ -631,14 +680,15 @@ def calibrate(
     n_models: int = 10,
     distance: Distance = "dot",
     model_names: Mapping[str, str] | None = None,
+    ties: Ties = "records",
 ) -> Router:
     """Fit a router on calibration records (spec §2).
 
     Embeds every record's templated ``query``, L2-normalises with a fitted sklearn `Normalizer`,
     runs K-means (k-means++, n_init="auto", max_iter=1000, Elkan, random_state=seed; K clamped to
     the number of distinct points), ranks models per cluster and selects `n_models` of them.
-    `model_names` maps model ids to display/endpoint names (identity for ids it lacks).
-    Same records, embedder and seed give byte-identical artefacts.
+    `model_names` maps model ids to display/endpoint names (identity for ids it lacks); `ties` is the
+    stored rankings' tie rule. Same records, embedder and seed give byte-identical artefacts.
     """
     from sklearn.cluster import KMeans
     from sklearn.preprocessing import Normalizer
@@ -668,8 +718,9 @@ def calibrate(
                 random_state=seed)
     labels = km.fit_predict(x)
     order = model_order(records)
-    rankings = cluster_rankings(labels, records, k_eff)
-    selected = select_models(rankings, n_models=n_models, selection=selection, order=order)
+    rankings = cluster_rankings(labels, records, k_eff, ties=ties)
+    first_seen = list(dict.fromkeys(int(c) for c in labels))  # the code's cluster order
+    selected = select_models(rankings, n_models=n_models, selection=selection, order=order, cluster_order=first_seen)
     names = dict(model_names or {})
     models = {m: names.get(m, m) for m in order}
     describe = getattr(embedder, "describe", None)
@@ -677,7 +728,7 @@ def calibrate(
         k=k_eff, requested_k=k, seed=seed, embedder=embedder.name,
         embedder_spec=describe() if callable(describe) else None,
         distance=distance, selection=selection, n_models=n_models, selected_models=selected,
-        dim=int(x.shape[1]), n_records=len(records),
+        dim=int(x.shape[1]), n_records=len(records), ties=ties, format=2,
     )
     log.info("router calibrated", k=k_eff, records=len(records), models=len(order), selected=selected)
     return Router(km.cluster_centers_.astype(np.float64, copy=False), rankings, models, normalizer, config, embedder)

@@ -1,7 +1,8 @@
 """`maslab route …`: calibrate an Avengers router (arXiv 2505.19797) and explain its choices.
 
     maslab route calibrate (--store DIR | --records FILE) [--k 64] [--seed 42]
-                           [--selection inverse_rank_sum|frequency] [--n-models 10] --out DIR
+                           [--selection inverse_rank_sum|frequency] [--n-models 10]
+                           [--ties records|cluster] --out DIR
     maslab route explain DIR "QUESTION" [--top-k 1] [--top-n 1] [--json]
 
 `calibrate` reads calibration records — the paper's JSON lines, or a sweep's result store (a sweep
@@ -60,6 +61,9 @@ class RouteCommand:
         c.add_argument("--seed", type=int, default=42)
         c.add_argument("--selection", choices=["inverse_rank_sum", "frequency"], default="inverse_rank_sum")
         c.add_argument("--n-models", type=int, default=10)
+        c.add_argument("--ties", choices=["records", "cluster"], default="records",
+                       help="accuracy ties: first appearance over all records (maslab) or within the "
+                            "cluster (the official code)")
         c.add_argument("--out", required=True)
         c.add_argument("--models", metavar="FILE", help="models file: say which router models are aliases there")
         e = rsub.add_parser("explain", help="why a question routes where it does")
@@ -135,7 +139,7 @@ def _calibrate(args: argparse.Namespace) -> CommandOutput:
     with warnings.catch_warnings():  # a clamped K is reported in the summary
         warnings.simplefilter("ignore", RuntimeWarning)
         router = calibrate(records, SentenceTransformerEmbedder(), k=args.k, seed=args.seed,
-                           selection=args.selection, n_models=args.n_models)
+                           selection=args.selection, n_models=args.n_models, ties=args.ties)
     router.save(out)
     write_records(records, out / RECORDS_FILE)
     return CommandOutput(summary(router, out, source=args.records or args.store, aliases=aliases))

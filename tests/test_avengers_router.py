@@ -501,3 +501,62 @@ def test_records_from_store_feed_calibration(tmp_path):
     router = calibrate(records_from_store(db), HashEmbedder(), k=4, n_models=2)
     assert router.k == 4 and set(router.models) == {"a", "b", "c"}
     assert Path(router.save(tmp_path / "r", heatmap=False) / "models.json").is_file()
+
+
+# --------------------------------------------------------------------------- the official tie rules (issue 11)
+
+# records whose model order varies: globally qwen appears first; in cluster 1's own records gemma does
+VARYING = [
+    CalibrationRecord(query="a", dataset="d", records={"qwen": True, "gemma": True}),
+    CalibrationRecord(query="b", dataset="d", records={"gemma": False, "qwen": False}),
+    CalibrationRecord(query="c", dataset="d", records={"gemma": True, "qwen": True}),
+]
+
+
+def test_ties_break_by_first_appearance_in_the_cluster_under_the_official_rule():
+    """Record a is in cluster 0, records b and c in cluster 1, where both models score 1/2: the official
+    code orders the tie by first appearance among the cluster's own records (gemma), maslab's default
+    over all records (qwen); the scores keep the per-cluster order either way."""
+    official = cluster_rankings([0, 1, 1], VARYING, 2, ties="cluster")
+    maslab = cluster_rankings([0, 1, 1], VARYING, 2, ties="records")
+    assert official[1].ranking == ["gemma", "qwen"] and maslab[1].ranking == ["qwen", "gemma"]
+    assert list(official[1].scores) == list(maslab[1].scores) == ["gemma", "qwen"]
+    assert official[0].ranking == maslab[0].ranking == ["qwen", "gemma"]
+
+
+def tie_router(ties: str = "records") -> Router:
+    rankings = cluster_rankings([0, 1, 1], VARYING, 2, ties=ties)  # type: ignore[arg-type]
+    centres = np.array([[1.0, 0.0], [0.0, 1.0]])
+    config = RouterConfig(k=2, requested_k=2, seed=0, embedder="fixed", selected_models=["qwen", "gemma"],
+                          dim=2, n_records=3, ties=ties, format=2)  # type: ignore[arg-type]
+    from sklearn.preprocessing import Normalizer
+
+    return Router(centres, rankings, {"qwen": "qwen", "gemma": "gemma"}, Normalizer().fit(centres), config)
+
+
+def test_routes_follow_the_requested_tie_rule_whatever_the_stored_one():
+    """A query nearest cluster 1 goes to gemma under the official per-cluster rule and to qwen under the
+    record order, from a router stored under either rule."""
+    for stored in ("records", "cluster"):
+        router = tie_router(stored)
+        assert router.route_embedding([0.0, 1.0], ties="cluster").models == ["gemma"]
+        assert router.route_embedding([0.0, 1.0], ties="records").models == ["qwen"]
+        assert router.route_embedding([0.0, 1.0]).models == (["qwen"] if stored == "records" else ["gemma"])
+        assert router.ranking(1, "cluster") == ["gemma", "qwen"]
+
+
+def test_frequency_selection_visits_clusters_in_first_appearance_order():
+    """The official selection iterates its clusters in the order they first appear among the records, and
+    Counter.most_common keeps the first counted of equal counts: with clusters first seen as 1, 0, the
+    single pick is cluster 1's winner."""
+    rankings = _stats([["A", "B"], ["B", "A"]])
+    assert select_models(rankings, 1, "frequency", cluster_order=[1, 0]) == ["B"]
+    assert select_models(rankings, 1, "frequency") == ["A"]  # visiting by id
+
+
+def test_calibration_stores_the_tie_rule_and_per_cluster_score_order(tmp_path):
+    router = calibrate(random_records(120, seed=5), HashEmbedder(), k=4, seed=2, ties="cluster")
+    assert router.config.ties == "cluster" and router.config.format == 2
+    loaded = Router.load(router.save(tmp_path / "r", heatmap=False))
+    assert loaded.config.ties == "cluster"
+    assert all(loaded.ranking(c) == loaded.rankings[c].ranking for c in range(loaded.k))

@@ -7,6 +7,7 @@ A sweep file::
     methods:
       - {method: vanilla}
       - {method: self_consistency, params: {samples: 3}, label: sc3}
+      - {method: dylan, profile: reference, label: dylan-ref}   # the system's reference profile
     assignments:                   # optional; default: one assignment "default" (the pool default)
       - {name: smol, model: smol}                     # every role on one alias
       - {name: hetero, roles: {debater: [a, b, c]}}   # roles a method lacks are ignored for it
@@ -55,6 +56,13 @@ class MethodEntry(BaseModel):
     method: str
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    profile: str | None = None  # the system's named parameter set (default | reference); kept in params
+
+    @model_validator(mode="after")
+    def _profile_into_params(self) -> MethodEntry:
+        if self.profile is not None:
+            self.params = {**self.params, "profile": self.profile}
+        return self
 
     @property
     def name(self) -> str:
@@ -526,7 +534,8 @@ async def run_workflow_on_dataset(workflow: Any, method: Any, pool: Any, *, data
     """`maslab run WORKFLOW --dataset D`: a one-cell sweep of the workflow's system."""
     entry = DatasetEntry(name=Path(dataset).stem if Path(dataset).suffix else dataset,
                          path=dataset if Path(dataset).suffix else None, limit=limit)
-    m = MethodEntry(method=getattr(method, "name", "graph"), label=workflow.name)
+    profile = getattr(getattr(method, "config", None), "profile", None)  # recorded for the report's deviations
+    m = MethodEntry(method=getattr(method, "name", "graph"), label=workflow.name, profile=profile)
     cell = Cell(cell_id=f"{workflow.name}|default|{entry.name}|seed={seed}", method=m,
                 assignment=AssignmentEntry(name="default"), dataset=entry, seed=seed)
     sweep = Sweep(name=workflow.name, methods=[m], datasets=[entry], seeds=[seed], concurrency=concurrency)
@@ -534,7 +543,7 @@ async def run_workflow_on_dataset(workflow: Any, method: Any, pool: Any, *, data
     store.set_meta("sweep", json.loads(sweep.model_dump_json()))
     tasks = entry.load(seed, Path.cwd())
     store.add_cell({"cell_id": cell.cell_id, "sweep": sweep.name, "method": m.method, "method_label": m.name,
-                    "method_params": {}, "assignment": "default", "roles": {}, "dataset": entry.name,
+                    "method_params": m.params, "assignment": "default", "roles": {}, "dataset": entry.name,
                     "seed": seed, "n_tasks": len(tasks)})
     start = time.perf_counter()
     failed = await _execute(store, pool, [(cell, method, t) for t in tasks], {cell.cell_id: len(tasks)},

@@ -84,3 +84,29 @@ def generic(req: ScriptedRequest) -> str:
     if "FINAL VERIFICATION ANSWER" in req.prompt:
         return "FINAL VERIFICATION ANSWER: True"
     return "Solution: 6 * 7 = 42. The answer is 42."
+
+
+# --------------------------------------------------------------------------- reference-profile scenarios
+#
+# Every baseline's reference profile is pinned on four scripted scenarios (issue 11): the agents all
+# disagree; all agree at once; all give the same answer in different words; or disagree in their first
+# round and agree afterwards. `scenario_reply` is what the i-th speaker says in round r (1-based).
+
+SCENARIOS = ("disagree", "agree", "paraphrase", "disagree_then_agree")
+PARAPHRASES = ("The answer is 42.", "Multiplying six by seven, I obtain 42 as the result.",
+               "So the product comes to 42 in total, no doubt about it.")
+
+
+def scenario_reply(scenario: str, i: int, round_: int = 1) -> str:
+    """Speaker i's reply in round `round_`: distinct answers, one identical answer, or one answer worded
+    three ways; `disagree_then_agree` disagrees in round 1 only."""
+    if scenario == "disagree" or (scenario == "disagree_then_agree" and round_ == 1):
+        return f"My working gives {40 + 3 * i} as the answer. The answer is {40 + 3 * i}."
+    if scenario == "paraphrase":
+        return PARAPHRASES[i % len(PARAPHRASES)]
+    return "The answer is 42."
+
+
+def agrees_now(scenario: str, round_: int) -> bool:
+    """Whether a judge (moderator, critic, evaluator, user …) is satisfied in round `round_`."""
+    return scenario in ("agree", "paraphrase") or (scenario == "disagree_then_agree" and round_ >= 2)

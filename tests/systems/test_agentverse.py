@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from maslab.agents.agentverse import parse_evaluation, parse_roles
-from tests.systems.scripts import assert_accounting
+from maslab.models import ScriptedRequest
+from tests.systems.scripts import SCENARIOS, TASK, Script, agrees_now, assert_accounting, scenario_reply
 from tests.systems.scripts import solve_recorded as solve
 
 
@@ -81,3 +84,60 @@ def test_agentverse_parsers():
     assert parse_evaluation("Correctness: 1\nAdvice: fine")[:2] == (1, "fine")
     assert parse_evaluation('{"correctness": 0, "advice": "redo step 2"}') == (0, "redo step 2", True)
     assert parse_evaluation("no idea") == (0, "no idea", False)
+
+
+# --------------------------------------------------------------------------- reference profile (MASLab 74265c7)
+
+REFERENCE_CALLS = {
+    "disagree": 27,  # every turn: recruit + draft + 3 critic rounds + 3 revisions + evaluation (0), 3 turns
+    "agree": 4,  # recruit, draft, critic [Agree], evaluation 1
+    "paraphrase": 4,  # the critic's own solution has the same final answer in other words: [Agree] at once
+    "disagree_then_agree": 9,  # reviews accumulate: 3 critic rounds and 3 revisions though round 2 agrees
+}
+
+
+def reference_script(scenario: str) -> Script:
+    critic_rounds = Counter()
+
+    def fn(req: ScriptedRequest) -> str:
+        if req.role == "recruiter":
+            return "1. a mathematician who checks arithmetic. 2. a physicist who checks units."
+        if req.role == "evaluator":
+            return "Correctness: 0\nResponse: recheck." if scenario == "disagree" else "Correctness: 1\nResponse: ok"
+        if req.role == "critic":
+            critic_rounds[req.agent] += 1
+            if agrees_now(scenario, critic_rounds[req.agent]):
+                return f"My answer is 42 too. {'Same final answer.' if scenario == 'paraphrase' else ''} [Agree]"
+            return f"Your step {critic_rounds[req.agent]} is wrong."
+        return scenario_reply(scenario, 0, 1 + sum(critic_rounds.values()))
+
+    return Script(fn)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_calls_per_scenario(scenario: str) -> None:
+    """Scripted deterministic models, each scenario: the call count of MASLab's AgentVerse (REFERENCE_CALLS);
+    every role gets a system message with the problem and a user message with its instructions."""
+    sol, script = await solve("agentverse", reference_script(scenario), profile="reference")
+    assert sol.usage.calls == REFERENCE_CALLS[scenario]
+    assert all(r.messages[0].role == "system" and r.messages[-1].role == "user" for r in script.requests)
+    assert all(TASK.prompt() in r.messages[0].text for r in script.requests if r.role != "evaluator")
+
+
+async def test_reference_profile_history_windows_after_a_disagreement() -> None:
+    """Scripted deterministic models, disagree-then-agree: the shared history is what each agent sees —
+    the first critic sees the draft; the revising solver sees the draft and the disagreeing review; the
+    round-2 critic sees draft, review and revision (its last 3); the agreeing review never enters the
+    history; the evaluator sees the experts."""
+    sol, script = await solve("agentverse", reference_script("disagree_then_agree"), profile="reference")
+    history = [[m.text for m in r.messages[1:-1]] for r in script.requests]
+    roles = [r.role for r in script.requests]
+    assert roles == ["recruiter", "solver", "critic", "solver", "critic", "solver", "critic", "solver", "evaluator"]
+    draft = "[a mathematician who checks arithmetic]: " + scenario_reply("disagree_then_agree", 0, 1)
+    review = "[a physicist who checks units]: Your step 1 is wrong."
+    assert history[2] == [draft]
+    assert history[3] == [draft, review]
+    assert history[4][:2] == [draft, review] and len(history[4]) == 3
+    assert all("[Agree]" not in h for hs in history for h in hs)
+    evaluator = script.by_role("evaluator")[0]
+    assert "Experts: a mathematician who checks arithmetic\na physicist who checks units" in evaluator.messages[0].text

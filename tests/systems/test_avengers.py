@@ -32,6 +32,7 @@ from tests.systems.avengers_topics import (
     held_out_tasks,
     topic_expert,
 )
+from tests.systems.scripts import SCENARIOS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,13 +119,14 @@ def by_sample(replies: list[str]) -> Any:
 
 async def test_faithful_and_default_vote_modes(router_dir):
     task = Task(question=chemistry(12)[0], domain="math")
-    replies = ["So Answer: 0.5", "Hence Answer: \\frac12", "Thus Answer: 7", "Answer: 1/2", "Finally Answer: 7"]
+    # the official math evaluators read the last \\boxed{} (an unboxed "Answer: 7" gives nothing there)
+    replies = ["So \\boxed{0.5}", "Hence \\boxed{\\frac12}", "Thus \\boxed{7}", "\\boxed{1/2}", "Finally \\boxed{7}"]
     faithful = await load_method("avengers", router=str(router_dir), samples=5, vote_mode="faithful").solve(
         task, pool=pool(by_sample(replies)))
-    assert faithful.metadata["vote"]["answer"] == "7" and faithful.answer == "Thus Answer: 7"  # raw strings: 7 has 2
+    assert faithful.metadata["vote"]["answer"] == "7" and faithful.answer == "Thus \\boxed{7}"  # raw strings: 7 has 2
     default = await load_method("avengers", router=str(router_dir), samples=5).solve(
         task, pool=pool(by_sample(replies)))
-    assert default.metadata["vote"]["answer"] == "0.5" and default.answer == "So Answer: 0.5"  # 0.5 = 1/2: 3 votes
+    assert default.metadata["vote"]["answer"] == "0.5" and default.answer == "So \\boxed{0.5}"  # 0.5 = 1/2: 3 votes
     assert default.metadata["consistency"] == pytest.approx(0.6)
 
     empties = ["I am not sure about this one.", "No idea here, sorry about that.", "Answer: 4"]
@@ -437,3 +439,95 @@ async def test_sweep_calibrate_route_on_the_embedded_model(embedded_pool, embedd
     solution = await method.solve(Task(question="What is 6 times 7?", domain="math"), pool=embedded_pool)
     assert solution.metadata["models"] == ["smol"] and solution.usage.calls == 2 and solution.usage.errors == 0
     assert solution.answer.strip() and solution.metadata["cluster"] in (0, 1)
+
+
+# --------------------------------------------------------------------------- reference profile (the official code)
+
+SCENARIO_CALLS = {"self_consistency": 10, "model_switch": 10, "direct": 1, "aggregation": 11}
+# self_consistency: 10 samples of the top model; model_switch: 5 + 5 (both models at once); direct: 1;
+# aggregation (top_n 2): 5 samples per expert as the official code draws (the first is shown) + aggregator
+
+
+def scenario_samples(scenario: str, position: int, k: int) -> str:
+    """A math reply: distinct boxes (disagree), one box (agree), one box worded three ways (paraphrase), or
+    disagreeing first five samples of the first model and agreeing ones after (disagree_then_agree)."""
+    agree = "So the result is \\boxed{12}."
+    if scenario == "disagree" or (scenario == "disagree_then_agree" and position == 0 and k < 5):
+        return f"Attempt {k} gives \\boxed{{{20 + 10 * position + k}}}."
+    if scenario == "paraphrase":
+        return ["So the result is \\boxed{12}.", "Multiplying out: \\boxed{12}", "Clearly \\boxed{12} here."][k % 3]
+    return agree
+
+
+@pytest.mark.parametrize("generator", sorted(SCENARIO_CALLS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_generators_per_scenario(router_dir, generator, scenario):
+    """Scripted deterministic models, each (generator, scenario): the official generators' sample counts
+    (SCENARIO_CALLS, one request per sample), the official vote (raw boxed strings), Model-Switch's
+    branch by model 1's consistency, and an aggregator that reads the first sample of each expert."""
+    task = Task(question=chemistry(12)[0], domain="math")
+    seen: list[ScriptedRequest] = []
+
+    def fn(req: ScriptedRequest) -> str:
+        seen.append(req)
+        if req.role == "aggregator":
+            return "Combined: \\boxed{12}"
+        return scenario_samples(scenario, int(req.agent.split("_")[1]) - 1, req.sample_index)
+
+    method = load_method("avengers", router=str(router_dir), generator=generator, profile="reference",
+                         **({"top_n": 2} if generator == "aggregation" else {}))
+    assert (method.config.route_on, method.config.ties, method.config.vote_mode) == ("templated", "cluster",
+                                                                                     "faithful")
+    solution = await method.solve(task, pool=pool(fn))
+    assert solution.usage.calls == SCENARIO_CALLS[generator]
+    vote = solution.metadata["vote"]
+    if generator == "self_consistency":
+        assert vote["answer"] == ("20" if scenario == "disagree" else "12")  # 10 distinct → the first
+    if generator == "model_switch":
+        used = solution.metadata["switch"]["used"]
+        assert used == ("union" if scenario in ("disagree", "disagree_then_agree") else "model_1")
+    if generator == "aggregation":
+        [agg] = [r for r in seen if r.role == "aggregator"]
+        for name in solution.metadata["route"]["names"]:
+            assert agg.prompt.count(f"### Result of {name}\n") == 1  # one (the first) sample per expert
+        assert vote["answer"] == "12"
+
+
+class _Fixed:
+    name = "fixed"
+
+    def embed(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        return np.array([[0.0, 1.0] for _ in texts])
+
+
+def _tie_router() -> Any:
+    """Two clusters; in cluster 1 beta and alpha tie, beta first among the cluster's own records while alpha
+    comes first over all records (stored rankings: maslab's record order)."""
+    import numpy as np
+    from sklearn.preprocessing import Normalizer
+
+    from maslab.routers.avengers import CalibrationRecord, Router, RouterConfig, cluster_rankings
+
+    recs = [CalibrationRecord(query="a", dataset="d", records={"alpha": True, "beta": True}),
+            CalibrationRecord(query="b", dataset="d", records={"beta": False, "alpha": False}),
+            CalibrationRecord(query="c", dataset="d", records={"beta": True, "alpha": True})]
+    centres = np.array([[1.0, 0.0], [0.0, 1.0]])
+    config = RouterConfig(k=2, requested_k=2, seed=0, embedder="fixed", selected_models=["alpha", "beta"], dim=2,
+                          n_records=3, ties="records", format=2)
+    return Router(centres, cluster_rankings([0, 1, 1], recs, 2), {"alpha": "alpha", "beta": "beta"},
+                  Normalizer().fit(centres), config, embedder=_Fixed())
+
+
+async def test_reference_profile_breaks_ranking_ties_within_the_cluster():
+    """Scripted deterministic models: records whose model order varies tie alpha and beta in the query's
+    cluster; the default profile routes by the stored record order (alpha), the reference profile by the
+    official per-cluster order (beta)."""
+    from maslab.agents.avengers import Avengers
+
+    task = Task(question="What is 6 times 7?", domain="math")
+    default = await Avengers.with_router(_tie_router(), samples=1).solve(task, pool=pool(lambda r: "\\boxed{42}"))
+    reference = await Avengers.with_router(_tie_router(), samples=1, profile="reference").solve(
+        task, pool=pool(lambda r: "\\boxed{42}"))
+    assert default.metadata["models"] == ["alpha"] and reference.metadata["models"] == ["beta"]

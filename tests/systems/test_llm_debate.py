@@ -6,8 +6,10 @@ request, so the orchestration logic (call counts, prompts, routing) is checked e
 
 from __future__ import annotations
 
+import pytest
+
 from maslab.models import ScriptedRequest
-from tests.systems.scripts import Concurrency, n_assistant, solve
+from tests.systems.scripts import SCENARIOS, Concurrency, n_assistant, scenario_reply, solve, solve_recorded
 
 
 def debater_reply(req: ScriptedRequest) -> str:
@@ -79,3 +81,30 @@ async def test_a_lone_debater_verifies_its_own_answer() -> None:
     prompts: list[str] = []
     sol = await solve("llm_debate", lambda req: prompts.append(req.prompt) or "42", agents=1, rounds=2)
     assert sol.usage.calls == 3 and prompts[1].startswith("Can you verify that your answer is correct")
+
+
+# --------------------------------------------------------------------------- reference profile (MASLab 74265c7)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_debates_two_rounds_then_aggregates(scenario: str) -> None:
+    """Scripted deterministic models, each scenario: MASLab's debate has no early stop — 3 debaters × 2
+    rounds + 1 aggregator = 7 calls; in round 2 each debater reads the other two's round-1 replies (not
+    its own, which is its history) and the aggregator reads the three round-2 replies."""
+    def fn(req: ScriptedRequest) -> str:
+        if req.role == "aggregator":
+            return "Final: 42"
+        return scenario_reply(scenario, int(req.agent[-1]) - 1, n_assistant(req) + 1)
+
+    sol, script = await solve_recorded("llm_debate", fn, profile="reference")
+    assert sol.usage.calls == 7  # agents_num 3 × rounds_num 2 + aggregator
+    second = [r for r in script.by_role("debater") if n_assistant(r) == 1]
+    for req in second:
+        me = int(req.agent[-1]) - 1
+        others = [scenario_reply(scenario, j, 1) for j in range(3) if j != me]
+        assert all(f"One agent response: ```{o}```" in req.prompt for o in others)
+        assert req.transcript.count(scenario_reply(scenario, me, 1)) >= 1  # its own answer, as history
+        if scenario == "disagree":
+            assert scenario_reply(scenario, me, 1) not in req.prompt
+    [agg] = script.by_role("aggregator")
+    assert all(f"Solution {j + 1}:\n{scenario_reply(scenario, j, 2)}" in agg.prompt for j in range(3))

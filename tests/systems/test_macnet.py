@@ -17,7 +17,8 @@ from maslab.agents.macnet import build_topology, validate_edges
 from maslab.drawing import to_mermaid
 from maslab.errors import ConfigError
 from maslab.method import load_method
-from tests.systems.scripts import assert_accounting
+from maslab.task import Task
+from tests.systems.scripts import SCENARIOS, assert_accounting, scenario_reply
 from tests.systems.scripts import solve_recorded as solve
 
 
@@ -100,3 +101,54 @@ def test_macnet_rejects_cycles_at_validation(tmp_path):
     assert ok.config.topology == "custom" and "node_3" in to_mermaid(ok)
     with pytest.raises(ValueError, match="self-loop"):
         validate_edges([(2, 2)], 3)
+
+
+# --------------------------------------------------------------------------- reference profile (MASLab 74265c7)
+
+# MASLab reseeds with 2025 for every task; on 5 nodes that draws these 8 edges (the reference's 0-based
+# (3,4), (1,3), (1,4), (0,4), (2,4), (0,1), (1,2), (0,3), shifted to maslab's nodes 1..5)
+REFERENCE_EDGES = [(1, 2), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5), (3, 5), (4, 5)]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_calls_on_the_reference_graph(scenario: str):
+    """Scripted deterministic models, each scenario (MacNet never stops early): on the reference's seed-2025
+    graph, source 1 answers once from the virtual input node (1), each of the 8 edges costs a review and an
+    improvement (16), nodes 4 and 5 have ≥ 2 inputs and integrate them (2), and the virtual output node
+    reviews and improves sink 5's answer (2): 21 calls. MASLab's own code makes 10 here because its
+    review never runs — the bug the deviation list names."""
+    sol, script = await solve("macnet", lambda req: f"{req.agent}: {scenario_reply(scenario, 0)}", profile="reference")
+    assert sol.metadata["edges"] == REFERENCE_EDGES and sol.metadata["sinks"] == [5]
+    assert sol.usage.calls == 21  # 1 + 2·8 + 2 + 2
+    temps = {r.agent: r.params["temperature"] for r in script.requests}
+    assert temps == pytest.approx({"node_1": 0.8, "node_2": 0.6, "node_3": 0.4, "node_4": 0.4, "node_5": 0.2,
+                                   "node_out": 0.0})  # 1 − depth/5, the virtual nodes counted
+
+
+async def test_reference_answers_travel_along_the_edges():
+    """Scripted deterministic models: node 2 reviews and improves node 1's answer; node 4 integrates the
+    improvements of nodes 1 and 2's answers; the output node reviews node 5's answer; the answer is the
+    output node's; every system prompt is one of the 99 profiles."""
+    from maslab.agents.macnet import PROFILES
+
+    sol, script = await solve("macnet", lambda req: f"<{req.agent} #{len(req.messages)}>", profile="reference")
+    node2 = [r for r in script.requests if r.agent == "node_2"]
+    assert len(node2) == 2 and all("[Node 1's answer]\n<node_1" in r.prompt for r in node2)
+    merge4 = [r for r in script.requests if r.agent == "node_4"][-1]
+    assert merge4.prompt.count("'s answer:]") == 2 and "[Node 1's answer:]" in merge4.prompt
+    out = [r for r in script.requests if r.agent == "node_out"]
+    assert len(out) == 2 and all("[Node 5's answer]\n<node_5" in r.prompt for r in out)
+    assert sol.answer.startswith("<node_out")
+    assert all(r.messages[0].text in PROFILES for r in script.requests) and len(PROFILES) == 99
+
+
+async def test_reference_graph_is_compiled_once_and_the_same_for_every_task():
+    """Scripted deterministic models: with topology_seed set the random graph does not depend on the task,
+    so it is compiled once and two tasks make the same calls."""
+    method = load_method("macnet", profile="reference")
+    assert not method.per_run_graph()
+    runs = []
+    for q in ("What is 6 times 7?", "What is 5 times 8?"):
+        _, script = await solve("macnet", lambda req: "42", task=Task(question=q), profile="reference")
+        runs.append([(r.agent, r.params["temperature"]) for r in script.requests])
+    assert runs[0] == runs[1]

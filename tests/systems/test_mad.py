@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from maslab.models import ScriptedRequest
-from tests.systems.scripts import n_assistant, solve
+from tests.systems.scripts import SCENARIOS, agrees_now, n_assistant, scenario_reply, solve, solve_recorded
 
 
 def mad_model(moderator: Any, judge: Any = None, log: list[ScriptedRequest] | None = None) -> Any:
@@ -91,3 +93,52 @@ async def test_mad_judge_runs_on_the_moderators_model_unless_assigned() -> None:
         ("moderator", "m"), ("judge", "m")}
     sol = await solve("mad", mad_model(lambda r: "bad"), "x", "m", "j", roles={"moderator": "m", "judge": "j"})
     assert sol.usage.by("alias")["j"].calls == 2
+
+
+# --------------------------------------------------------------------------- reference profile (MASLab 74265c7)
+
+REFERENCE_CALLS = {
+    "disagree": 11,  # the moderator never concludes: 3 rounds × (affirmative, negative, moderator) + judge's 2
+    "agree": 3,  # round 1 concludes: affirmative, negative, moderator
+    "paraphrase": 3,  # the sides word the same answer differently; the moderator still concludes in round 1
+    "disagree_then_agree": 6,  # round 1 undecided, round 2 concludes: 2 × 3
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_calls_and_what_each_side_reads(scenario: str) -> None:
+    """Scripted deterministic models, each scenario: the calls MASLab's MAD makes (REFERENCE_CALLS), the
+    negative side rebutting the affirmative's answer, the moderator reading both sides' latest answers
+    under a strict-JSON request, and the judge (when undecided) reading both sides' first answers."""
+    def fn(req: ScriptedRequest) -> str:
+        rnd = n_assistant(req) + 1
+        if req.role == "moderator":
+            return verdict("42" if agrees_now(scenario, rnd) else "", fenced=True)
+        if req.role == "judge":
+            return "Candidates: 40, 43" if rnd == 1 else '{"Reason": "x", "debate_answer": "42"}'
+        return scenario_reply(scenario, 0 if req.role == "affirmative" else 1, rnd)
+
+    sol, script = await solve_recorded("mad", fn, profile="reference")
+    assert sol.usage.calls == REFERENCE_CALLS[scenario] and sol.answer == "42"
+    first_neg = script.by_role("negative")[0]
+    assert first_neg.prompt.startswith(scenario_reply(scenario, 0, 1))  # the affirmative's answer, rebutted
+    for req in script.by_role("moderator"):
+        rnd = n_assistant(req) + 1
+        assert scenario_reply(scenario, 0, rnd) in req.prompt and scenario_reply(scenario, 1, rnd) in req.prompt
+        assert req.prompt.endswith("Reply strictly with that JSON object and nothing else.")
+        assert "```" not in req.transcript  # the reference keeps its replies without code fences
+    judge = script.by_role("judge")
+    assert len(judge) == (2 if scenario == "disagree" else 0)
+    if judge:
+        assert scenario_reply(scenario, 0, 1) in judge[0].prompt and scenario_reply(scenario, 1, 1) in judge[0].prompt
+
+
+async def test_reference_profile_debates_on_after_an_unparseable_moderator_reply() -> None:
+    """Scripted deterministic models: MASLab's loop stops only on a non-empty debate_answer (its eval would
+    raise on prose); the reference profile counts prose as no conclusion and debates on — round 2
+    concludes: 6 calls, no judge (the default profile sends prose straight to the judge: 5 calls)."""
+    moderator = {1: "I cannot decide yet.", 2: verdict("42")}
+    sol, script = await solve_recorded("mad", mad_model(lambda r: moderator[r]), profile="reference")
+    assert sol.usage.calls == 6 and sol.answer == "42" and not script.by_role("judge")
+    default = await solve("mad", mad_model(lambda r: moderator[r]))
+    assert default.usage.calls == 5 and default.metadata["decided_by"] == "judge"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from maslab.models import ScriptedRequest
-from tests.systems.scripts import QUESTION, Concurrency, solve
+from tests.systems.scripts import QUESTION, SCENARIOS, Concurrency, scenario_reply, solve, solve_recorded
 
 
 def moa_reply(req: ScriptedRequest) -> str:
@@ -46,3 +48,23 @@ async def test_moa_proposers_run_concurrently_on_their_own_aliases() -> None:
     assert {k: r.calls for k, r in sol.usage.by("alias").items()} == {"a": 3, "b": 3, "c": 3, "d": 1}
     assert {(r.agent, r.alias) for r in sol.usage.rows} == {
         ("proposer_1", "a"), ("proposer_2", "b"), ("proposer_3", "c"), ("aggregator", "d")}
+
+
+# --------------------------------------------------------------------------- reference profile (the paper's layers)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_calls_and_every_layer_reads_the_previous_one(scenario: str) -> None:
+    """Scripted deterministic models, each scenario: MoA is not in MASLab, so its reference is the paper's
+    algorithm, which never stops early: 3 layers × 3 proposers + 1 aggregator = 10 calls; every
+    proposer of layer l and the aggregator read all of layer l − 1's answers in their system prompt."""
+    def fn(req: ScriptedRequest) -> str:
+        return f"Layer answer {req.agent}: {scenario_reply(scenario, req.sample_index)}"
+
+    sol, script = await solve_recorded("mixture_of_agents", fn, profile="reference")
+    assert sol.usage.calls == 10  # layers 3 × proposers 3 + aggregator
+    later = [r for r in script.requests if r.messages[0].role == "system"]
+    assert len(later) == 7  # layers 2 and 3 (6 proposers) and the aggregator
+    for req in later:
+        assert sorted(re.findall(r"Layer answer (\w+):", req.messages[0].text)) == [
+            "proposer_1", "proposer_2", "proposer_3"]

@@ -16,7 +16,7 @@ import pytest
 
 from maslab.models import ScriptedRequest
 from maslab.task import Task
-from tests.systems.scripts import solve
+from tests.systems.scripts import SCENARIOS, agrees_now, scenario_reply, solve, solve_recorded
 
 CODE_PROMPT = 'def add(a, b):\n    """Return the sum of a and b."""\n'
 CODE_TASK = Task(question=CODE_PROMPT, domain="code",
@@ -125,3 +125,35 @@ async def test_reflexion_reasoning_variant_uses_an_evaluator(correct_at: int | N
     assert sol.answer.startswith(f"Attempt {correct_at or 4}:")
     if correct_at == 2:
         assert "I mis-multiplied" in prompts["actor"][1] and "INCORRECT" in prompts["actor"][1]
+
+
+# --------------------------------------------------------------------------- reference profile (the paper's loop)
+
+REFERENCE_CALLS = {
+    "disagree": 11,  # never judged correct: 4 × (actor + evaluator) + 3 reflections
+    "agree": 2,  # trial 1 is correct: actor + evaluator
+    "paraphrase": 2,  # a reworded correct answer is still judged correct at once
+    "disagree_then_agree": 5,  # actor, evaluator, reflection, actor, evaluator
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_calls_and_what_a_retry_reads(scenario: str) -> None:
+    """Scripted deterministic models, each scenario (a non-code task): Reflexion is not in MASLab, so its
+    reference is the paper's loop (REFERENCE_CALLS); a retry reads its previous answer, the evaluator's
+    reason and the reflections so far."""
+    counts: Counter[str] = Counter()
+
+    def fn(req: ScriptedRequest) -> str:
+        counts[req.role] += 1
+        if req.role == "evaluator":
+            return "CORRECT\nfine." if agrees_now(scenario, counts["evaluator"]) else "INCORRECT\nnot 42."
+        if req.role == "reflector":
+            return f"Reflection {counts['reflector']}: multiply again."
+        return scenario_reply(scenario, counts["actor"], counts["actor"])
+
+    sol, script = await solve_recorded("reflexion", fn, profile="reference")
+    assert sol.usage.calls == REFERENCE_CALLS[scenario]
+    for t, req in enumerate(script.by_role("actor")[1:], start=2):
+        assert scenario_reply(scenario, t - 1, t - 1) in req.prompt and "not 42." in req.prompt
+        assert all(f"Reflection {j}: multiply again." in req.prompt for j in range(1, t))

@@ -8,9 +8,11 @@ vote) is checked exactly.
 
 from __future__ import annotations
 
+import pytest
+
 from maslab.method import load_method
 from maslab.models import ModelPool, ScriptedRequest
-from tests.systems.scripts import QUESTION, Concurrency
+from tests.systems.scripts import QUESTION, SCENARIOS, TASK, Concurrency, scenario_reply, solve_recorded
 
 PROMPT = f"{QUESTION}\n\nLet's think step by step, then state the final answer clearly at the end."
 
@@ -72,3 +74,24 @@ async def test_llm_aggregation_makes_six_calls_and_the_aggregator_reads_every_sa
     assert positions == sorted(positions)
     assert sol.answer == "Having compared them: the answer is 41."
     assert sol.metadata["samples"] == [f"Attempt {x}: the answer is {n}." for x, n in zip("ABCDE", answers, strict=True)]
+
+
+# --------------------------------------------------------------------------- reference profile (MASLab 74265c7)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_samples_five_raw_queries_then_aggregates(scenario: str) -> None:
+    """Scripted deterministic models, each scenario: MASLab samples the raw query 5 times at 0.5 and then
+    asks an aggregator, whatever the samples say: 5 + 1 = 6 calls; the aggregator's single user message
+    holds the task and the 5 samples in order."""
+    def fn(req: ScriptedRequest) -> str:
+        return "Final: 42" if req.role == "aggregator" else scenario_reply(scenario, req.sample_index)
+
+    sol, script = await solve_recorded("self_consistency", fn, profile="reference")
+    assert sol.usage.calls == 6  # parallel_num 5 samples + 1 aggregator call
+    samples = script.by_role("sampler")
+    assert {(r.prompt, r.params["temperature"]) for r in samples} == {(TASK.prompt(), 0.5)}  # raw query, no cue
+    [agg] = script.by_role("aggregator")
+    assert [m.role for m in agg.messages] == ["user"] and agg.prompt.startswith(f"[Task]:\n{TASK.prompt()}")
+    shown = [agg.prompt.index(f"[Solution {k + 1}]:\n{scenario_reply(scenario, k)}") for k in range(5)]
+    assert shown == sorted(shown) and sol.answer == "Final: 42"

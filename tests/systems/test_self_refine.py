@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from maslab.models import ScriptedRequest
-from tests.systems.scripts import solve
+from tests.systems.scripts import SCENARIOS, agrees_now, scenario_reply, solve, solve_recorded
 
 
 def refine_model(approve_at: int | None, log: list[ScriptedRequest] | None = None) -> Any:
@@ -50,3 +50,32 @@ async def test_self_refine_refiner_sees_every_answer_and_its_feedback() -> None:
     last_refine = [r for r in log if r.role == "refiner"][-1].prompt
     for text in ("Draft 1:", "Feedback 1:", "Draft 2:", "Feedback 2:"):
         assert text in last_refine
+
+
+# --------------------------------------------------------------------------- reference profile (the paper's loop)
+
+REFERENCE_CALLS = {
+    "disagree": 9,  # the critic never says STOP: draft + 4 × (feedback + refine)
+    "agree": 2,  # draft + feedback that says STOP
+    "paraphrase": 2,  # the critic accepts the reworded draft at once
+    "disagree_then_agree": 4,  # draft, feedback, refine, feedback that says STOP
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_reference_profile_calls_and_the_refiner_reads_every_draft_and_feedback(scenario: str) -> None:
+    """Scripted deterministic models, each scenario: Self-Refine is not in MASLab, so its reference is the
+    paper's loop (REFERENCE_CALLS); each refinement reads every earlier draft with its feedback."""
+    rounds = Counter()
+
+    def fn(req: ScriptedRequest) -> str:
+        rounds[req.role] += 1
+        if req.role == "critic":
+            ok = agrees_now(scenario, rounds["critic"])
+            return "Looks right.\nSTOP" if ok else f"Check step {rounds['critic']} again."
+        return scenario_reply(scenario, rounds[req.role], rounds["generator"] + rounds["refiner"])
+
+    sol, script = await solve_recorded("self_refine", fn, profile="reference")
+    assert sol.usage.calls == REFERENCE_CALLS[scenario]
+    for k, req in enumerate(script.by_role("refiner"), start=1):
+        assert all(f"Feedback on attempt {j}:\nCheck step {j} again." in req.prompt for j in range(1, k + 1))
