@@ -72,6 +72,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="registered systems with citations and parameters")
     _common(p)
 
+    p = sub.add_parser("doctor", help="what this machine gives: the sandbox isolation for model-written code")
+
     p = sub.add_parser("bench", help="run a sweep (methods × assignments × datasets × seeds)")
     p.add_argument("sweep")
     p.add_argument("--out", help="output folder (default runs/<sweep name>)")
@@ -309,6 +311,30 @@ def _cmd_methods(args: argparse.Namespace) -> int:
         params = ", ".join(f"{k}={f.get_default(call_default_factory=True)!r}" for k, f in fields.items())
         table.add_row(name, cls.citation, ", ".join(cls.roles), params)
     _console().print(table)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when model-written code can run isolated here (or MASLAB_SANDBOX=none says to run it
+    unisolated), 1 when the sandbox refuses."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from maslab.sandbox import isolation_report
+
+    report = isolation_report()
+    table = Table("sandbox isolation", "works here", title=f"running as {report.user}")
+    for mode, problem in report.modes.items():
+        table.add_row(mode, "[green]yes[/]" if problem is None else f"[red]no[/]: {escape(problem)}")
+    console = _console()
+    console.print(table)
+    if report.env:
+        console.print(f"MASLAB_SANDBOX={escape(report.env)}")
+    if report.auto is None:
+        console.print(f"[red]the sandbox refuses to run model-written code[/]: {escape(report.problem or '')}")
+        return 1
+    console.print(f"model-written code runs under: [bold]{report.auto}[/]"
+                  + (" [red](NO isolation: it runs as you)[/]" if report.auto == "none" else ""))
     return 0
 
 

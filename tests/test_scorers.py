@@ -285,7 +285,7 @@ async def test_code_scorer_reports_sandbox_failures_as_errors(monkeypatch):
 
     async def cannot_start(code, **_):
         return sandbox.SandboxResult(ok=False, stderr="maslab-sandbox: cannot exec python: denied\n",
-                                     isolation="rlimits")
+                                     isolation="namespaces")
 
     async def raises(code, **_):
         raise sandbox.SandboxError("bubblewrap requested but unavailable")
