@@ -7,9 +7,29 @@ Exit codes: 0 success, 1 a run failed, 2 invalid input (workflow, models file, a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
+
+
+def _count(minimum: int) -> Any:
+    """An argparse type: a whole number >= `minimum` (bad values are usage errors, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
+POSITIVE, NON_NEGATIVE = _count(1), _count(0)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -32,7 +52,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--method", default="vanilla", help="registered system (see `maslab methods`)")
     p.add_argument("--model", help="model alias for every role (default: the models file's default)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system parameter")
-    p.add_argument("--max-tokens", type=int, default=256, help="completion-token cap per call (default 256)")
+    p.add_argument("--max-tokens", type=POSITIVE, default=256, help="completion-token cap per call (default 256)")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--trace", metavar="FILE", help="write the run's JSONL trace (one line per model call)")
     _common(p)
@@ -42,11 +62,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--question", "-q")
     src.add_argument("--dataset", help="dataset name (gsm8k, aqua, humaneval, arithmetic, …) or JSONL path")
-    p.add_argument("--limit", type=int, help="first N tasks of the dataset")
+    p.add_argument("--limit", type=NON_NEGATIVE, help="first N tasks of the dataset")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--concurrency", type=POSITIVE, default=4)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
-    p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
+    p.add_argument("--max-tokens", type=POSITIVE, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--runs-dir", default="runs", help="where run folders are written (default runs/)")
     _common(p)
@@ -78,7 +98,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("sweep")
     p.add_argument("--out", help="output folder (default runs/<sweep name>)")
     p.add_argument("--resume", action="store_true", help="skip finished rows, retry failed ones")
-    p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
+    p.add_argument("--force-new-cells", action="store_true",
+                   help="with --resume after the grid changed: set the removed cells' rows apart and run the new cells")
+    p.add_argument("--max-tokens", type=POSITIVE, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (default: OUT/cache.sqlite)")
     _common(p)
 
@@ -147,6 +169,9 @@ def _console(stderr: bool = False) -> Any:
 def _error(message: str) -> None:
     from rich.markup import escape
 
+    from maslab.errors import clip
+
+    message = "\n".join(clip(line, 2000) for line in message.splitlines())  # never a megabyte of one value
     _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
 
 
@@ -190,16 +215,17 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
-    import time
 
     from maslab.trace import RunRecorder
     from maslab.workflow import load_workflow
 
     workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=args.set)
     method = workflow.to_method()
+    if args.question is not None and not args.question.strip():
+        _error("the question is empty: nothing to ask (no model was called)")
+        return 2
     pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
-    run_dir = Path(args.runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{workflow.name}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(Path(args.runs_dir), workflow.name)
     if args.question is not None:
         recorder = RunRecorder(run_dir / "trace.jsonl", run_id=run_dir.name)
         solution = _run(method.solve(args.question, pool=pool, recorder=recorder))
@@ -216,7 +242,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary = _run(run_workflow_on_dataset(workflow, method, pool, dataset=args.dataset, limit=args.limit,
                                            seed=args.seed, out=run_dir, concurrency=args.concurrency))
     _console().print(summary)
+    if summary.failed:
+        _error(f"{summary.failed} of {summary.tasks} rows failed (their errors are in {run_dir}/results.sqlite)")
+        return 1
     return 0
+
+
+def _new_run_dir(root: Path, name: str) -> Path:
+    """runs/<timestamp>-<name>-<random>: a folder no other run shares, even one started the same second."""
+    import secrets
+    import time
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir(exist_ok=False)
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        from maslab.errors import ConfigError
+
+        raise ConfigError(f"cannot create a run folder under {root}: {e}") from e
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -339,12 +388,18 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from maslab.bench.store import exclusive
     from maslab.bench.sweep import load_sweep, run_sweep
+    from maslab.yamlfile import is_slug, load_yaml
 
-    sweep = load_sweep(args.sweep, models_file=args.models)
-    out = Path(args.out or Path("runs") / sweep.name)
-    summary = _run(run_sweep(sweep, out=out, resume=args.resume, models_file=args.models,
-                             max_tokens=args.max_tokens, cache_path=args.cache))
+    data, _ = load_yaml(args.sweep)  # the folder is locked before the (slower) validation of the grid
+    name = data.get("name") if isinstance(data, dict) else None
+    folder = args.out or (Path("runs") / name if is_slug(name) else None)
+    with exclusive(folder) if folder else contextlib.nullcontext():
+        sweep = load_sweep(args.sweep, models_file=args.models)
+        out = Path(args.out or Path("runs") / sweep.name)
+        summary = _run(run_sweep(sweep, out=out, resume=args.resume, force_new_cells=args.force_new_cells,
+                                 models_file=args.models, max_tokens=args.max_tokens, cache_path=args.cache))
     _console().print(summary)
     return 0 if summary.failed == 0 else 1
 
