@@ -170,6 +170,9 @@ def parse_text(text: str, file: str, *, locate: bool = True) -> tuple[Any, Locat
         raise FileErrors([LocatedError(file=file, line=mark.line + 1 if mark else None, path="",
                                        message=f"YAML syntax error: {problem}"
                                        + (f" (column {mark.column + 1})" if mark else ""))]) from e
+    except (ValueError, RecursionError) as e:  # e.g. an integer of 100 000 digits
+        raise FileErrors([LocatedError(file=file, line=None, path="",
+                                       message=f"cannot read a value: {clip(str(e))}")]) from None
     return data, locator
 
 
