@@ -103,7 +103,7 @@ async def write_outside(isolation: str) -> Verdict:
 
     bait = _bait_dir()
     token = uuid.uuid4().hex
-    targets = [str(bait / "written.txt"), f"/tmp/maslab-hostile-{token}",
+    targets = [str(bait / "written.txt"), f"/tmp/maslab-hostile-{token}", str(Path.home() / f"hostile-{token}"),
                str(Path(maslab.__file__).resolve().parent / f"hostile-{token}.py")]
     code = "import os\n" + "".join(
         f"try:\n    open({t!r}, 'w').write('x')\n    print('wrote', {t!r})\nexcept OSError as exc:\n"
@@ -113,7 +113,7 @@ async def write_outside(isolation: str) -> Verdict:
         written = [t for t in targets if os.path.exists(t)]  # /tmp in the sandbox is its own: fine
         if written:
             return f"wrote {written}"
-        return None if result.ok and result.stdout.count("refused") >= 2 else f"unexpected: {result.stdout!r}"
+        return None if result.ok and result.stdout.count("refused") >= 3 else f"unexpected: {result.stdout!r}"
     finally:
         shutil.rmtree(bait, ignore_errors=True)
         for t in targets[1:]:

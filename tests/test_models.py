@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import subprocess
 import time
 
 import pytest
@@ -26,29 +25,7 @@ from maslab.messages import Message
 from maslab.models import ModelPool
 from maslab.testing import FakeOpenAIServer
 from maslab.trace import RunRecorder, recording
-
-
-@contextlib.contextmanager
-def read_only_dir(path):
-    """Make `path` and its files read-only for this process: mode bits for a normal user; as root, whom
-    mode bits do not stop, the immutable attribute (`chattr +i`), where the file system has it."""
-    if os.geteuid() != 0:
-        modes = {p: p.stat().st_mode for p in [path, *path.iterdir()]}
-        for p in modes:
-            p.chmod(0o555 if p.is_dir() else 0o444)
-        try:
-            yield
-        finally:
-            for p, mode in modes.items():
-                p.chmod(mode)
-        return
-    files = [str(p) for p in [path, *path.iterdir()]]
-    if subprocess.run(["chattr", "+i", *files], capture_output=True).returncode != 0:
-        pytest.skip("running as root on a file system without immutable files: cannot make a file read-only")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", *files], capture_output=True)
+from tests.readonly import read_only
 
 
 def _pool(srv: FakeOpenAIServer, *, retries: int = 5, timeout: float = 10.0, cache: str | None = None,
@@ -322,12 +299,12 @@ async def test_a_damaged_or_read_only_cache_is_an_error_naming_the_file(tmp_path
     else:
         ModelPool.scripted(["x"], cache_path=cache).cache.close()  # a valid cache, made read-only below
         expected = "read-only"
-    with read_only_dir(tmp_path) if damage == "read-only" else contextlib.nullcontext():
+    with read_only(tmp_path, *tmp_path.iterdir()) if damage == "read-only" else contextlib.nullcontext():
         with pytest.raises(DatabaseFileError) as err:
             ModelPool.scripted(["x"], cache_path=cache)
     assert str(err.value).startswith(f"{cache}: completion cache: ") and expected in str(err.value)
     if damage == "read-only":  # replaying a read-only cache still works
-        with read_only_dir(tmp_path):
+        with read_only(tmp_path, *tmp_path.iterdir()):
             ModelPool.scripted(["x"], cache_path=cache, cache_mode="replay")
 
 

@@ -279,6 +279,23 @@ def test_a_damaged_result_store_is_an_error_naming_the_file(tmp_path, damage):
     assert f"{out / 'results.sqlite'}: result store:" in proc.stderr.replace("\n", "")
 
 
+async def test_a_read_only_result_store_or_folder_is_an_error_saying_so(tmp_path):
+    from maslab.errors import DatabaseFileError
+    from tests.readonly import read_only
+
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12")))
+    await run_sweep(sweep, out=tmp_path / "out", progress=False)
+    db = tmp_path / "out" / "results.sqlite"
+    rows = len(ResultStore.open(tmp_path / "out").rows())
+    with read_only(db), pytest.raises(DatabaseFileError) as err:
+        await run_sweep(sweep, out=tmp_path / "out", resume=True, progress=False)
+    assert str(err.value).startswith(f"{db}: result store: ") and "read-only" in str(err.value)
+    with read_only(tmp_path / "out", *(tmp_path / "out").iterdir()), pytest.raises(ConfigError) as err:
+        await run_sweep(sweep, out=tmp_path / "out", resume=True, progress=False)
+    assert str(err.value).startswith(f"{tmp_path / 'out'}: ") and "writable" in str(err.value)
+    assert len(ResultStore.open(tmp_path / "out").rows()) == rows  # nothing lost
+
+
 def test_an_alias_bomb_in_a_sweep_is_refused_quickly(tmp_path):
     bomb = "".join(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}" if i else '"lol"'] * 9) + "]\n" for i in range(9))
     path = tmp_path / "sweep.yaml"

@@ -329,7 +329,8 @@ def _exclusive(folder: Path) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise ConfigError(f"{folder}: cannot create the lock file {path.name}: {exc}") from exc
+        raise ConfigError(f"{folder}: cannot open its lock file {path.name} ({exc.strerror}): the folder must "
+                          "exist or be creatable, and be writable") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
