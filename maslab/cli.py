@@ -7,9 +7,29 @@ Exit codes: 0 success, 1 a run failed, 2 invalid input (workflow, models file, a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
+
+
+def _count(minimum: int) -> Any:
+    """An argparse type: a whole number >= `minimum` (bad values are usage errors, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
+POSITIVE, NON_NEGATIVE = _count(1), _count(0)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -35,7 +55,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", default=[], metavar="FILE",
                    help="an input image (repeatable: image-0, image-1, …); needs a vision model")
     p.add_argument("--profile", help="the system's parameter profile: default (maslab) or reference")
-    p.add_argument("--max-tokens", type=int, default=256, help="completion-token cap per call (default 256)")
+    p.add_argument("--max-tokens", type=POSITIVE, default=256, help="completion-token cap per call (default 256)")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--trace", metavar="FILE", help="write the run's JSONL trace (one line per model call)")
     _common(p)
@@ -45,12 +65,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--question", "-q")
     src.add_argument("--dataset", help="dataset name (gsm8k, aqua, humaneval, arithmetic, …) or JSONL path")
-    p.add_argument("--limit", type=int, help="first N tasks of the dataset")
+    p.add_argument("--limit", type=NON_NEGATIVE, help="first N tasks of the dataset")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--concurrency", type=POSITIVE, default=4)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     p.add_argument("--profile", help="override the workflow's profile: default (maslab) or reference")
-    p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
+    p.add_argument("--max-tokens", type=POSITIVE, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (read-write)")
     p.add_argument("--runs-dir", default="runs", help="where run folders are written (default runs/)")
     _common(p)
@@ -79,11 +99,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="with --deviations: print Markdown (docs/deviations.md)")
     _common(p)
 
+    p = sub.add_parser("doctor", help="what this machine gives: the sandbox isolation for model-written code")
+
     p = sub.add_parser("bench", help="run a sweep (methods × assignments × datasets × seeds)")
     p.add_argument("sweep")
     p.add_argument("--out", help="output folder (default runs/<sweep name>)")
     p.add_argument("--resume", action="store_true", help="skip finished rows, retry failed ones")
-    p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
+    p.add_argument("--force-new-cells", action="store_true",
+                   help="with --resume after the grid changed: set the removed cells' rows apart and run the new cells")
+    p.add_argument("--max-tokens", type=POSITIVE, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (default: OUT/cache.sqlite)")
     _common(p)
 
@@ -157,6 +181,9 @@ def _console(stderr: bool = False) -> Any:
 def _error(message: str) -> None:
     from rich.markup import escape
 
+    from maslab.errors import clip
+
+    message = "\n".join(clip(line, 2000) for line in message.splitlines())  # never a megabyte of one value
     _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
 
 
@@ -206,7 +233,6 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
-    import time
 
     from maslab.trace import RunRecorder
     from maslab.workflow import load_workflow
@@ -214,9 +240,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = [*args.set, *([f"profile={args.profile}"] if args.profile else [])]
     workflow = load_workflow(args.workflow, aliases=_aliases(args), overrides=overrides)
     method = workflow.to_method()
+    if args.question is not None and not args.question.strip():
+        _error("the question is empty: nothing to ask (no model was called)")
+        return 2
     pool = _pool(args, cache=args.cache, max_tokens=args.max_tokens)
-    run_dir = Path(args.runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{workflow.name}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(Path(args.runs_dir), workflow.name)
     if args.question is not None:
         recorder = RunRecorder(run_dir / "trace.jsonl", run_id=run_dir.name)
         solution = _run(method.solve(args.question, pool=pool, recorder=recorder))
@@ -233,7 +261,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary = _run(run_workflow_on_dataset(workflow, method, pool, dataset=args.dataset, limit=args.limit,
                                            seed=args.seed, out=run_dir, concurrency=args.concurrency))
     _console().print(summary)
+    if summary.failed:
+        _error(f"{summary.failed} of {summary.tasks} rows failed (their errors are in {run_dir}/results.sqlite)")
+        return 1
     return 0
+
+
+def _new_run_dir(root: Path, name: str) -> Path:
+    """runs/<timestamp>-<name>-<random>: a folder no other run shares, even one started the same second."""
+    import secrets
+    import time
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir(exist_ok=False)
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        from maslab.errors import ConfigError
+
+        raise ConfigError(f"cannot create a run folder under {root}: {e}") from e
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -345,13 +396,43 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from maslab.bench.sweep import load_sweep, run_sweep
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when model-written code can run isolated here (or MASLAB_SANDBOX=none says to run it
+    unisolated), 1 when the sandbox refuses."""
+    from rich.markup import escape
+    from rich.table import Table
 
-    sweep = load_sweep(args.sweep, models_file=args.models)
-    out = Path(args.out or Path("runs") / sweep.name)
-    summary = _run(run_sweep(sweep, out=out, resume=args.resume, models_file=args.models,
-                             max_tokens=args.max_tokens, cache_path=args.cache))
+    from maslab.sandbox import isolation_report
+
+    report = isolation_report()
+    table = Table("sandbox isolation", "works here", title=f"running as {report.user}")
+    for mode, problem in report.modes.items():
+        table.add_row(mode, "[green]yes[/]" if problem is None else f"[red]no[/]: {escape(problem)}")
+    console = _console()
+    console.print(table)
+    if report.env:
+        console.print(f"MASLAB_SANDBOX={escape(report.env)}")
+    if report.auto is None:
+        console.print(f"[red]the sandbox refuses to run model-written code[/]: {escape(report.problem or '')}")
+        return 1
+    console.print(f"model-written code runs under: [bold]{report.auto}[/]"
+                  + (" [red](NO isolation: it runs as you)[/]" if report.auto == "none" else ""))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from maslab.bench.store import exclusive
+    from maslab.bench.sweep import load_sweep, run_sweep
+    from maslab.yamlfile import is_slug, load_yaml
+
+    data, _ = load_yaml(args.sweep)  # the folder is locked before the (slower) validation of the grid
+    name = data.get("name") if isinstance(data, dict) else None
+    folder = args.out or (Path("runs") / name if is_slug(name) else None)
+    with exclusive(folder) if folder else contextlib.nullcontext():
+        sweep = load_sweep(args.sweep, models_file=args.models)
+        out = Path(args.out or Path("runs") / sweep.name)
+        summary = _run(run_sweep(sweep, out=out, resume=args.resume, force_new_cells=args.force_new_cells,
+                                 models_file=args.models, max_tokens=args.max_tokens, cache_path=args.cache))
     _console().print(summary)
     return 0 if summary.failed == 0 else 1
 

@@ -19,7 +19,15 @@ run-time context (`graph.ainvoke(..., context=RunData(...))`), which `RunContext
 DAGs and drawn profiles) says so with `per_run_graph()` and is built for each run instead.
 
 `await method.solve(task, pool=pool)` runs the graph with a fresh `RunRecorder` (so usage and
-the message trace are the run's own even when runs share a pool) and returns a `Solution`.
+the message trace are the run's own even when runs share a pool) and returns a `Solution`. An
+empty question is refused before any call; a graph that runs past its recursion limit ends in a
+`RunawayGraphError` that says so.
+
+Counts that multiply model calls (`rounds`, `agents`, `samples`, `layers`, … : the names in
+`CALL_COUNTS`, or any field marked ``json_schema_extra={"count": True}``) are bounded at
+validation by `COUNT_LIMIT` (100), which the environment variable ``MASLAB_MAX_COUNT`` raises
+or lowers — one check here for every system, so that ``rounds: 1000000000`` is a located
+error before a token is spent, not a runaway run.
 YAML workflows, the CLI and Python all go through `load_method(name, **params)`. Systems are
 found through the `maslab.methods` entry points (`maslab.plugins`), so a separate package can
 add one without touching maslab.
@@ -47,17 +55,26 @@ reference differs), and a pool's `max_tokens` override still caps them.
 from __future__ import annotations
 
 import difflib
+import os
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from maslab import plugins
 from maslab.agent import Agent
-from maslab.errors import ConfigError, MaslabError, UnknownMethodError
+from maslab.errors import ConfigError, MaslabError, RunawayGraphError, UnknownMethodError, clip
 from maslab.task import Solution, Task
 from maslab.trace import RunRecorder, failure_position, recording
 
@@ -69,6 +86,37 @@ MAS_FUNCTIONS = ("qa", "revise", "aggregate", "plan", "evaluate")  # X-MAS-Bench
 
 PROFILES = ("default", "reference")
 """The profiles every system has: maslab's documented behaviour, and its reference implementation's."""
+
+COUNT_LIMIT = 100
+COUNT_LIMIT_ENV = "MASLAB_MAX_COUNT"
+CALL_COUNTS = frozenset({
+    "agents", "rounds", "samples", "layers", "proposers", "num_agents", "num_rounds", "max_turn", "max_turns",
+    "cnt_agents", "max_criticizing_rounds", "moa_layers", "chat_turn_limit", "option_num", "agent_num",
+    "aggregate_retry_limit", "max_round", "max_rounds", "n_solutions", "n_max_verifiers", "max_trials",
+    "max_tests", "max_iters", "repair_rounds", "top_n", "max_steps",
+})
+
+
+def count_limit() -> int:
+    """The largest value a call-multiplying count may take: ``MASLAB_MAX_COUNT``, else `COUNT_LIMIT`."""
+    raw = os.environ.get(COUNT_LIMIT_ENV)
+    if not raw:
+        return COUNT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ConfigError(f"{COUNT_LIMIT_ENV}={clip(raw)!r} is not a whole number") from None
+    if limit < 1:
+        raise ConfigError(f"{COUNT_LIMIT_ENV}={limit} must be at least 1")
+    return limit
+
+
+def check_count(name: str, value: Any) -> Any:
+    """`value`, unless it is a count above `count_limit()` (then a ValueError naming it and the limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > (limit := count_limit()):
+        raise ValueError(f"{name}={value} is above the maximum of {limit} for counts that multiply model calls "
+                         f"(set {COUNT_LIMIT_ENV} to allow more)")
+    return value
 
 
 class MethodConfig(BaseModel):
@@ -99,6 +147,15 @@ class MethodConfig(BaseModel):
         if name not in cls.profiles:
             raise ValueError(f"unknown profile {name!r}; profiles: {', '.join(cls.profiles)}")
         return {**cls.profiles[name], **data, "profile": name}
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_counts(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
+        if info.field_name in CALL_COUNTS or extra.get("count"):
+            return check_count(info.field_name or "", value)
+        return value
 
 
 class Deviation(BaseModel):
@@ -250,6 +307,8 @@ class Method(Generic[ConfigT]):
         """Run the system on one task; the Solution carries the answer, the message trace and usage."""
         if isinstance(task, str):
             task = Task(question=task)
+        if not task.question.strip() and not task.metadata:
+            raise ConfigError("the question is empty: nothing to ask (no model was called)")
         if pool is None:
             from maslab.models import ModelPool
 
@@ -264,9 +323,18 @@ class Method(Generic[ConfigT]):
         graph = self.compiled(run)
         with recording(recorder):
             recorder.event("start", method=self.name, task_id=task.id, profile=self.config.profile)
+            from langgraph.errors import GraphRecursionError
+
             try:
                 state = await graph.ainvoke({"task": task}, {"recursion_limit": self.recursion_limit}, context=run)
                 recorder.event("end", method=self.name, task_id=task.id)
+            except GraphRecursionError as e:
+                error = RunawayGraphError(
+                    f"system {self.name!r} took more than {self.recursion_limit} graph steps without finishing "
+                    f"(task {task.id}, {recorder.ledger.snapshot().calls} model calls made): a loop that never "
+                    "ends, or counts too large for its recursion limit")
+                recorder.event("error", error=f"{type(error).__name__}: {error}", **failure_position(e))
+                raise error from None
             except Exception as e:  # the trace says what failed and in which node
                 recorder.event("error", error=f"{type(e).__name__}: {e}", **failure_position(e))
                 raise
@@ -340,7 +408,7 @@ def load_method(name: str, profile: str | None = None, **params: Any) -> Method[
     try:
         config = cls.Config.model_validate(params)
     except ValidationError as e:
-        problems = "; ".join((f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "") + err["msg"]
+        problems = "; ".join((f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "") + clip(err["msg"])
                              for err in e.errors())
         raise ConfigError(f"method {name!r}: invalid parameters: {problems}") from e
     unknown = sorted(set(config.roles) - set(cls.roles))

@@ -4,8 +4,10 @@
 
 1. resolves the alias (the models file's `default` when None) and, for an alias with a `serve:`
    entry and no reachable endpoint, starts the local server on first use (`maslab.serve`);
-2. answers from the SQLite completion cache when the mode allows (key: resolved model, messages,
-   sampling parameters, tools and the sample index, so the k-th of n samples is its own entry);
+2. answers from the SQLite completion cache when the mode allows (key: the alias's identity —
+   its name with each endpoint's model string and api_base, or a shared `cache_key` it declares —
+   messages, sampling parameters, tools, agent, run namespace and the sample index, so the k-th
+   of n samples is its own entry and two aliases on the same model string never share answers);
 3. picks the endpoint with the fewest calls in flight relative to its `max_concurrency` and waits
    for a slot under that per-endpoint limit;
 4. calls litellm (imported lazily, with its cost map kept local so the import never reaches the
@@ -33,17 +35,16 @@ import hashlib
 import itertools
 import json
 import os
-import sqlite3
 import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from maslab.errors import (
@@ -56,7 +57,9 @@ from maslab.errors import (
     UnknownAliasError,
 )
 from maslab.messages import Completion, ImagePart, Message, TextPart, ToolCall, Usage, as_messages
+from maslab.sqlitefile import connect, located
 from maslab.trace import UsageLedger, current_recorder, get_logger
+from maslab.yamlfile import FileErrors, load_yaml
 
 log = get_logger(__name__)
 
@@ -93,6 +96,9 @@ class AliasConfig(BaseModel):
     tool_calls: Literal["native", "json"] | None = None  # None: json for llama.cpp/scripted
     vision: bool | None = None  # accepts image parts; None: probed once with a tiny image (scripted: yes)
     strip_reasoning: ReasoningFamily = "none"  # reasoning models: keep only the text after the trace
+    # completion-cache identity shared by aliases serving the same weights (default: the alias
+    # name with its endpoints' model strings and api_bases; see `_cache_identity`)
+    cache_key: str | None = None
 
     @model_validator(mode="after")
     def _has_backend(self) -> AliasConfig:
@@ -116,18 +122,13 @@ class ModelsConfig(BaseModel):
 
 
 def load_models_config(path: str | Path) -> ModelsConfig:
-    """Read and validate a models file, with errors that name the file and the offending key."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read models file: {e}") from e
+    """Read and validate a models file; `FileErrors` name the file, line and key of every problem."""
+    data, loc = load_yaml(path)
     try:
         return ModelsConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"{path}: invalid models file:\n{_format_validation(e)}") from e
+        loc.add_validation((), e)
+        raise FileErrors(loc.errors) from None
 
 
 def _format_validation(e: ValidationError) -> str:
@@ -188,47 +189,58 @@ def _script_from_list(replies: Sequence[str]) -> ScriptFn:
 
 
 class CompletionCache:
-    """SQLite (WAL) store of completions keyed by a hash of everything that determines them."""
+    """SQLite (WAL) store of completions keyed by a hash of everything that determines them.
+
+    A damaged, read-only or unreadable file is a `DatabaseFileError` naming it (``replay`` mode
+    opens the file read-only, so a read-only cache can still be replayed)."""
+
+    WHAT = "completion cache"
 
     def __init__(self, path: str | Path, mode: CacheMode = "read_write") -> None:
         self.path = Path(path)
         self.mode: CacheMode = mode
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
+        if mode == "replay":
+            self._db = connect(self.path, self.WHAT, readonly=True)
+            return
+        self._db = connect(self.path, self.WHAT, pragmas=(
+            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
             "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, model TEXT, "
-            "sample_index INTEGER, request TEXT, completion TEXT, created REAL)"
-        )
+            "sample_index INTEGER, request TEXT, completion TEXT, created REAL)"))
+
+    @contextmanager
+    def _use(self) -> Iterator[None]:
+        with self._lock, located(self.path, self.WHAT):
+            yield
 
     @staticmethod
-    def key(model: str, messages: list[Message], params: dict[str, Any], tools: list[dict[str, Any]] | None,
+    def key(identity: str, messages: list[Message], params: dict[str, Any], tools: list[dict[str, Any]] | None,
             sample_index: int, agent: str = "", namespace: str = "") -> tuple[str, str]:
-        """(hash, request JSON). The agent is part of the key so that two agents sent the same prompt
-        at temperature > 0 draw independent samples; the namespace separates e.g. sweep seeds."""
-        request = json.dumps(  # images enter as digests of their bytes: never a path, never a blob
-            {"model": model, "messages": [m.to_openai(images="reference") for m in messages], "params": params,
+        """(hash, request JSON). `identity` says who answers (`_cache_identity`); the agent is part of
+        the key so that two agents sent the same prompt at temperature > 0 draw independent samples;
+        the namespace separates e.g. sweep seeds; images enter as digests of their bytes (never a path,
+        never a blob)."""
+        request = json.dumps(
+            {"model": identity, "messages": [m.to_openai(images="reference") for m in messages], "params": params,
              "tools": tools, "sample_index": sample_index, "agent": agent, "namespace": namespace},
             sort_keys=True, default=str,
         )
         return hashlib.sha256(request.encode()).hexdigest(), request
 
     def get(self, key: str) -> Completion | None:
-        with self._lock:
+        with self._use():
             row = self._db.execute("SELECT completion FROM completions WHERE key=?", (key,)).fetchone()
         return Completion.model_validate_json(row[0]) if row else None
 
     def put(self, key: str, request: str, completion: Completion, sample_index: int) -> None:
-        with self._lock:
+        with self._use():
             self._db.execute(
                 "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?)",
                 (key, completion.model, sample_index, request, completion.model_dump_json(), time.time()),
             )
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._use():
             return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
 
     def close(self) -> None:
@@ -311,13 +323,19 @@ def _gave_up(t: _Transient, attempts: int) -> ModelCallError:
                      transient=True)
 
 
-def _cache_model(a: _Alias) -> str:
-    """The model identity in cache keys: known before any server is started or contacted."""
+def _cache_identity(a: _Alias) -> str:
+    """Who answers, in cache keys — known before any server is started or contacted: the alias's
+    declared `cache_key` (replicas of the same weights under several aliases may share one), else
+    the alias name with every endpoint's model string and api_base (or its `serve:` entry)."""
+    if a.config.cache_key:
+        return json.dumps({"cache_key": a.config.cache_key})
     if a.config.endpoints:
-        return a.config.endpoints[0].model
-    if a.config.serve:
-        return f"serve/{a.config.serve.get('engine')}/{a.config.serve.get('model')}"
-    return f"scripted/{a.name}"
+        answered_by: Any = [[e.model, e.api_base] for e in a.config.endpoints]
+    elif a.config.serve:
+        answered_by = {"serve": a.config.serve}
+    else:
+        answered_by = "scripted"
+    return json.dumps({"alias": a.name, "endpoints": answered_by}, sort_keys=True, default=str)
 
 
 def _tiny_png() -> bytes:
@@ -508,7 +526,7 @@ class ModelPool:
         key = request = None
         if self.cache is not None and cache:
             recorder = current_recorder()
-            key, request = CompletionCache.key(_cache_model(a), msgs, merged, tools, sample_index,
+            key, request = CompletionCache.key(_cache_identity(a), msgs, merged, tools, sample_index,
                                                agent, recorder.cache_namespace if recorder else "")
             hit = self.cache.get(key)
             if hit is not None:

@@ -1,23 +1,33 @@
-"""Run model-written Python in a throw-away, resource-limited subprocess (never in our process).
+"""Run model-written Python in a throw-away, isolated, resource-limited subprocess (never in our process).
 
-Two isolation levels, both with the same resource limits:
+Isolation modes (``isolation=``, or ``MASLAB_SANDBOX`` when it is ``"auto"``):
 
-* ``bubblewrap`` (``bwrap`` on PATH and working): read-only view of the whole file system, a
-  private ``/tmp``, only the work directory writable, new PID/IPC/UTS/network namespaces (so no
-  network at all), killed with its parent.
-* ``rlimits``: a plain subprocess in its own session/process group.
+* ``bubblewrap`` (``bwrap`` on PATH and working): bubblewrap builds the sandbox.
+* ``namespaces`` (no bubblewrap needed): the bootstrap below builds the same sandbox itself with
+  Linux namespaces — an unprivileged user namespace (so no root and no host capabilities are
+  needed) plus new mount, PID, network, IPC and UTS namespaces.
+* ``none``: no isolation at all — resource limits and a process group only. Only on request
+  (``isolation="none"`` or ``MASLAB_SANDBOX=none``), with a warning on every run.
 
-In both, a tiny bootstrap runs first inside the sandbox: when we are root it drops to
-``nobody`` (65534), it creates a private user namespace when the kernel allows it, applies the
-rlimits (address space, CPU, processes, file size, no core files) and ``no_new_privs``, and only
-then ``exec``s the interpreter on the user's code. Why the user namespace: RLIMIT_NPROC counts
-the tasks of a *user*, and root ignores it entirely, so the limit is only real for a non-root
-uid; in a fresh user namespace that count starts at one and covers just this sandbox, so
-concurrent sandboxes don't share one budget. Where user namespaces are unavailable the limit
-is "what that uid already runs + max_processes". When dropping to ``nobody`` and parts of the
-interpreter live under a directory ``nobody`` cannot enter (e.g. a pyenv under ``/root``),
-that directory is covered with an empty tmpfs and just the needed paths are bound back, in a
-private mount namespace; the rest (root's home, secrets) stays invisible.
+``auto`` takes bubblewrap when it works here, else namespaces; when neither works it refuses to run
+model code (`SandboxError`) rather than fall back silently. Both isolating modes give the same
+sandbox (the README states the guarantees):
+
+1. a new root file system on a tmpfs holding only what Python needs, each bound read-only: /usr,
+   /bin, /sbin, /lib*, a few files of /etc, the interpreter's prefixes, the entries of the
+   child's ``sys.path`` and the maslab package directories — never $HOME (only the interpreter's
+   own directories inside it, e.g. a pyenv version) and never a project checkout as a whole (only
+   its package directories and virtual environment); the root itself is read-only;
+2. a private /tmp and /dev/shm (size-limited tmpfs), a minimal /dev, a /proc of the sandbox's own
+   PID namespace, and the work directory — the only writable host directory;
+3. no network (a new, empty network namespace: not even loopback is up);
+4. a new PID namespace: the program cannot see or signal any process outside, and when it exits
+   or is killed every process it started dies with it (the kernel kills the whole namespace
+   with its init), whatever ``setsid``, double forks or an empty environment it used;
+5. an unprivileged user: root drops to ``nobody`` (65534) first; the program never holds a
+   capability on the host, and ``no_new_privs`` forbids regaining privileges;
+6. resource limits: address space, CPU time, file size, processes, no core files; a wall-clock
+   timeout kills the sandbox's whole process group.
 
 The child's environment is built from scratch (nothing of ours, e.g. API keys, leaks in).
 """
@@ -27,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import getpass
 import json
 import math
 import os
@@ -36,13 +47,10 @@ import signal
 import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import textwrap
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -55,27 +63,39 @@ from maslab.trace import get_logger
 log = get_logger(__name__)
 
 __all__ = [
+    "ISOLATING_MODES",
     "Isolation",
+    "IsolationReport",
     "SandboxError",
     "SandboxResult",
     "arun_python",
     "bubblewrap_available",
     "build_humaneval_program",
+    "isolation_report",
     "program_parses",
     "run_python",
 ]
 
-Isolation = Literal["auto", "bubblewrap", "rlimits"]
+Isolation = Literal["auto", "bubblewrap", "namespaces", "none"]
+ISOLATING_MODES = ("bubblewrap", "namespaces")
+ENV_VAR = "MASLAB_SANDBOX"
 
 OUTPUT_LIMIT = 64 * 1024  # bytes kept per stream (head and tail halves)
 RETURN_FILE_LIMIT = 8 * 1024 * 1024  # bytes read back per returned file
 FILE_SIZE_LIMIT = 256 * 1024 * 1024  # RLIMIT_FSIZE
+TMP_LIMIT_MB = 256  # the private /tmp (tmpfs: memory the address-space limit does not cover)
+SHM_LIMIT_MB = 64
 NOBODY = 65534
 MAIN_FILE = "main.py"
 SETUP_EXIT = 125
 SETUP_PREFIX = "maslab-sandbox: "
-_ENV_MARKER = "MASLAB_SANDBOX_ID"
 _KILL_GRACE_S = 2.0
+
+# what the interpreter needs of the system, besides its own prefixes and sys.path
+_SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_PATHS = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
+              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives", "/etc/ssl",
+              "/etc/ca-certificates", "/etc/mime.types", "/etc/os-release", "/etc/fonts")
 
 
 class SandboxError(MaslabError):
@@ -97,34 +117,38 @@ class SandboxResult(BaseModel):
 
 # --------------------------------------------------------------------------------------------
 # the bootstrap: runs first *inside* the sandbox (python -I -S -c BOOTSTRAP CONFIG_JSON)
+#
+# mode "namespaces": open the bind sources (still privileged, if we were root), drop to `nobody`
+#   when root, unshare user+mount+PID+net+IPC+UTS namespaces, fork the sandbox's init (PID 1), which
+#   builds the new root, pivots into it and forks the program; init reaps orphans and exits with the
+#   program's status, which takes every other process of the namespace down with it.
+# mode "bubblewrap": bwrap already built the sandbox; drop to `nobody` when root, then the program.
+# mode "none": just the limits, then the program.
+# Exit status: the program's, or 128 + N when a signal N killed it.
 
 _BOOTSTRAP = r"""
-import ctypes, json, os, resource, sys
+import ctypes, json, os, platform, resource, signal, sys
 cfg = json.loads(sys.argv[1])
 os.umask(0o022)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+NEWNS, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET = 0x20000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
+RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 8, 32, 4096, 0x4000, 0x40000
+PIVOT_ROOT = {"x86_64": 155, "i686": 217, "aarch64": 41, "riscv64": 41, "loongarch64": 41, "ppc64le": 203,
+              "s390x": 217, "armv7l": 218}
 def die(msg):
     os.write(2, (cfg["prefix"] + msg + "\n").encode())
     os._exit(cfg["setup_exit"])
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 def check(rc, what):
     if rc != 0:
         die("%s: %s" % (what, os.strerror(ctypes.get_errno())))
-if cfg["covers"]:
-    # private mount namespace (propagation made private *before* anything is mounted), then an
-    # empty tmpfs over each directory `nobody` cannot enter, with the needed paths bound back
-    check(libc.unshare(0x00020000), "unshare(mount namespace)")
-    check(libc.mount(None, b"/", None, 0x4000 | 0x40000, None), "make mounts private")
-    for cover, paths in cfg["covers"]:
-        try:
-            fds = [os.open(p, os.O_PATH) for p in paths]
-        except OSError as exc:
-            die("open %s: %s" % (exc.filename, exc.strerror))
-        check(libc.mount(b"tmpfs", cover.encode(), b"tmpfs", 2 | 4, b"mode=0755"), "tmpfs on " + cover)
-        for p, fd in zip(paths, fds):
-            os.makedirs(p, exist_ok=True)
-            check(libc.mount(("/proc/self/fd/%d" % fd).encode(), p.encode(), None, 4096 | 0x4000, None), "bind " + p)
-            os.close(fd)
+def mount(src, dst, fstype, flags, data, what):
+    enc = lambda s: None if s is None else s.encode()
+    check(libc.mount(enc(src), enc(dst), enc(fstype), flags, enc(data)), what)
+def status_code(status):
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 def setlim(name, soft, hard):
     res = getattr(resource, "RLIMIT_" + name)
     _, cur_hard = resource.getrlimit(res)
@@ -135,10 +159,7 @@ def setlim(name, soft, hard):
         resource.setrlimit(res, (soft, hard))
     except (ValueError, OSError) as exc:
         die("setrlimit %s: %s" % (name, exc))
-for name, soft, hard in cfg["limits"]:
-    setlim(name, soft, hard)
-if cfg["drop"]:
-    uid, gid = cfg["drop"]
+def drop(uid, gid):
     try:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -148,51 +169,122 @@ if cfg["drop"]:
     if os.getuid() != uid or os.geteuid() != uid:
         die("privilege drop did not stick")
     libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, cleared by the uid change; /proc/self needs it
-nproc = cfg["nproc_fallback"]
-if libc.unshare(0x10000000) == 0:
-    nproc = cfg["nproc"]
+def map_self():
     uid, gid = os.getuid(), os.getgid()
     for path, data in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", "%d %d 1" % (uid, uid)),
                        ("/proc/self/gid_map", "%d %d 1" % (gid, gid))):
+        with open(path, "w") as fh:
+            fh.write(data)
+def program(nproc):
+    for name, soft, hard in cfg["limits"]:
+        setlim(name, soft, hard)
+    setlim("NPROC", nproc, nproc)
+    check(libc.prctl(38, 1, 0, 0, 0), "prctl(no_new_privs)")
+    argv = cfg["argv"]
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        die("cannot exec %s: %s" % (argv[0], exc))
+def build_root(fds):
+    root = "/tmp"  # the new root: a tmpfs mounted over /tmp (every bind source is open already)
+    mount(None, "/", None, REC | PRIVATE, None, "make mounts private")
+    mount("tmpfs", root, "tmpfs", NOSUID | NODEV, "mode=0755,size=4m", "tmpfs for the new root")
+    for d in ("/dev", "/proc", "/tmp"):
+        os.mkdir(root + d, 0o755)
+    mount("tmpfs", root + "/dev", "tmpfs", NOSUID | NOEXEC, "mode=0755,size=64k", "tmpfs on /dev")
+    for name in ("null", "zero", "full", "random", "urandom"):
+        open(root + "/dev/" + name, "w").close()
+        mount("/dev/" + name, root + "/dev/" + name, None, BIND, None, "bind /dev/" + name)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, root + "/dev/" + name)
+    os.mkdir(root + "/dev/shm")
+    mount("tmpfs", root + "/dev/shm", "tmpfs", NOSUID | NODEV, "mode=1777,size=%dm" % cfg["shm_mb"], "/dev/shm")
+    mount(None, root + "/dev", None, REMOUNT | BIND | RDONLY | NOSUID | NOEXEC, None, "read-only /dev")
+    # a /proc of our own PID namespace; where the kernel refuses (a container that masks parts of
+    # the host's /proc), the sandbox has none
+    libc.mount(b"proc", (root + "/proc").encode(), b"proc", NOSUID | NODEV | NOEXEC, None)
+    mount("tmpfs", root + "/tmp", "tmpfs", NOSUID | NODEV, "mode=1777,size=%dm" % cfg["tmp_mb"], "private /tmp")
+    for d in cfg["dirs"]:
+        os.makedirs(root + d, 0o755, exist_ok=True)
+    for target, link in cfg["symlinks"]:
+        os.symlink(target, root + link)
+    for fd, dst, writable, is_dir in fds:
+        where = root + dst
         try:
-            with open(path, "w") as fh:
-                fh.write(data)
-        except OSError:
-            pass
-setlim("NPROC", nproc, nproc)
-check(libc.prctl(38, 1, 0, 0, 0), "prctl(no_new_privs)")
-argv = cfg["argv"]
-try:
-    os.execv(argv[0], argv)
-except OSError as exc:
-    die("cannot exec %s: %s" % (argv[0], exc))
+            if is_dir:
+                os.makedirs(where, 0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(where), 0o755, exist_ok=True)
+                if not os.path.exists(where):
+                    open(where, "w").close()
+        except OSError as exc:
+            die("mount point %s: %s" % (dst, exc.strerror))
+        mount("/proc/self/fd/%d" % fd, where, None, BIND | REC, None, "bind " + dst)
+        if not writable:  # keep the flags the kernel locks (nosuid, nodev, noexec) when remounting
+            kept = os.statvfs(where).f_flag & (NOSUID | NODEV | NOEXEC)
+            mount(None, where, None, REMOUNT | BIND | RDONLY | kept, None, "read-only " + dst)
+        os.close(fd)
+    number = PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        die("pivot_root: unsupported machine %s" % platform.machine())
+    os.chdir(root)
+    check(libc.syscall(number, b".", b"."), "pivot_root")
+    check(libc.umount2(b".", 2), "detach the old root")  # MNT_DETACH
+    os.chdir("/")
+    mount(None, "/", None, REMOUNT | BIND | RDONLY | NOSUID | NODEV, None, "read-only root")
+    os.chdir(cfg["workdir"])
+def per_sandbox_count(nproc):  # after a drop to `nobody`: a fresh user namespace, so that
+    # RLIMIT_NPROC counts this sandbox's processes only
+    if libc.unshare(NEWUSER) != 0:
+        return cfg["nproc_fallback"]
+    try:
+        map_self()
+    except OSError:
+        pass
+    return nproc
+mode = cfg["mode"]
+if mode == "namespaces":
+    as_root = os.geteuid() == 0  # root needs no user namespace to build the sandbox; others do
+    flags = NEWNS | NEWPID | NEWNET | NEWIPC | NEWUTS
+    check(libc.unshare(flags if as_root else NEWUSER | flags), "unshare(namespaces)")
+    if not as_root:
+        try:
+            map_self()
+        except OSError as exc:
+            die("user namespace map: %s" % exc)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with maslab
+    init = os.fork()
+    if init:
+        os._exit(status_code(os.waitpid(init, 0)[1]))
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    fds = []
+    for src, dst, writable in cfg["binds"]:
+        try:
+            fds.append((os.open(src, os.O_PATH | os.O_CLOEXEC), dst, writable, os.path.isdir(src)))
+        except OSError as exc:
+            die("open %s: %s" % (src, exc.strerror))
+    build_root(fds)
+    child = os.fork()
+    if child == 0:
+        if cfg["drop"]:
+            drop(*cfg["drop"])
+            program(per_sandbox_count(cfg["nproc"]))
+        program(cfg["nproc"] + 2)  # this user namespace holds the bootstrap, init, then the program
+    while True:  # init: reap orphans until the program exits; the kernel then kills the rest
+        pid, status = os.wait()
+        if pid == child:
+            os._exit(status_code(status))
+if mode == "bubblewrap":
+    if cfg["drop"]:
+        drop(*cfg["drop"])
+    program(per_sandbox_count(cfg["nproc"]))
+program(cfg["nproc_fallback"])
 """
 
 
 # --------------------------------------------------------------------------------------------
-# paths the interpreter needs, and which of them `nobody` cannot reach
-
-
-def _can_enter(path: str, uid: int, gid: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    if st.st_uid == uid:
-        return bool(st.st_mode & stat.S_IXUSR)
-    if st.st_gid == gid:
-        return bool(st.st_mode & stat.S_IXGRP)
-    return bool(st.st_mode & stat.S_IXOTH)
-
-
-def _first_blocked(path: str, uid: int, gid: int) -> str | None:
-    """The outermost directory on the way to `path` that uid/gid cannot enter, if any."""
-    parts = Path(path).parts
-    for i in range(2, len(parts) + 1):
-        prefix = os.path.join(*parts[:i])
-        if os.path.isdir(prefix) and not _can_enter(prefix, uid, gid):
-            return prefix
-    return None
+# what the sandbox's file system holds
 
 
 def _is_within(path: str, root: str) -> bool:
@@ -209,53 +301,87 @@ def _minimal(paths: set[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _interpreter_paths() -> tuple[str, ...]:
-    """Directories the sandboxed interpreter (and the installed maslab) must be able to read."""
-    found: set[str] = set()
-    candidates = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
-    exe = sys.executable
+def _child_sys_path() -> tuple[str, ...]:
+    """The sys.path the sandboxed interpreter will have (same flags, no working-directory entry)."""
+    try:
+        proc = subprocess.run([sys.executable, "-E", "-s", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                              capture_output=True, timeout=60, cwd="/", env={"LANG": "C.UTF-8"},
+                              stdin=subprocess.DEVNULL)
+        return tuple(json.loads(proc.stdout))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return tuple(sys.path)
+
+
+@functools.lru_cache(maxsize=1)
+def _python_paths() -> tuple[str, ...]:
+    """Host directories the sandboxed interpreter reads: its prefixes, the symlink chain of its
+    executable, its sys.path and the maslab package — never $HOME itself (or a folder holding it)
+    and never the checkout a source tree of maslab sits in, only its package directories."""
+    import maslab
+
+    package = os.path.realpath(os.path.dirname(maslab.__file__))
+    packages = {package}  # maslab/agents, maslab/tools, … are symlinks in a source checkout
+    with contextlib.suppress(OSError):
+        packages |= {os.path.realpath(e.path) for e in os.scandir(package) if e.is_symlink() and e.is_dir()}
+    checkout = os.path.dirname(package)
+    home = os.path.realpath(os.path.expanduser("~"))
+    candidates = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, *_child_sys_path()]
+    exe, hops = sys.executable, 0
     candidates.append(os.path.dirname(exe))
-    hops = 0
     while os.path.islink(exe) and hops < 16:  # every hop of a venv's symlink chain
         target = os.readlink(exe)
         exe = target if os.path.isabs(target) else os.path.join(os.path.dirname(exe), target)
         candidates.append(os.path.dirname(os.path.abspath(exe)))
         hops += 1
     candidates.append(os.path.dirname(os.path.realpath(sys.executable)))
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        with contextlib.suppress(KeyError):
-            candidates.append(sysconfig.get_paths()[key])
-    import maslab
-
-    candidates.append(str(Path(maslab.__file__).resolve().parent.parent))
-    candidates.append(str(Path(__file__).resolve().parent.parent))
-    candidates.extend(p for p in sys.path if p and os.path.isabs(p))
+    found: set[str] = set()
     for c in candidates:
-        with contextlib.suppress(OSError):
-            real = os.path.realpath(c)
-            if os.path.isdir(real) and real != "/":
-                found.add(os.path.abspath(c))
-                found.add(real)
-    return tuple(_minimal(found))
+        if not c or not os.path.isabs(c):
+            continue
+        for p in {os.path.abspath(c), os.path.realpath(c)}:
+            if not os.path.exists(p) or p == "/" or _is_within(home, p):
+                continue
+            if p == checkout and os.path.basename(p) not in ("site-packages", "dist-packages"):
+                continue  # a source checkout on sys.path: only its package directories (below)
+            found.add(p)
+    return tuple(_minimal(found | packages))
 
 
-def _rebinds(tmpfs_dirs: list[str], needed: list[str]) -> list[str]:
-    """Needed paths hidden by one of the tmpfs mounts, which must be bound back."""
-    return [
-        p
-        for p in needed
-        if any(_is_within(p, t) and p != t for t in tmpfs_dirs)
-        and not any(_is_within(t, p) for t in tmpfs_dirs)
-    ]
+class _Layout(BaseModel):
+    """The sandbox's file system: host paths bound at the same place (read-only unless writable),
+    symlinks recreated as such, and the directories that hold them."""
+
+    binds: list[tuple[str, str, bool]]  # (host source, path in the sandbox, writable)
+    symlinks: list[tuple[str, str]]  # (target, link)
+    dirs: list[str]
 
 
-def _covers_for(uid: int, gid: int, needed: list[str]) -> list[str]:
-    blocked = {b for p in needed if (b := _first_blocked(p, uid, gid)) is not None}
-    return _minimal(blocked)
+def _layout(workdir: str, read_only: list[str]) -> _Layout:
+    links: dict[str, str] = {}
+    wanted: set[str] = set()
+    for p in (*_SYSTEM_PATHS, *_ETC_PATHS):
+        if os.path.islink(p):
+            links[p] = os.readlink(p)
+        elif os.path.exists(p):
+            wanted.add(p)
+    for p in (*_python_paths(), *read_only):
+        if not any(_is_within(p, link) for link in links):  # reached through a recreated symlink
+            wanted.add(p)
+    binds = [(os.path.realpath(p), p, False) for p in _minimal(wanted)]
+    binds.append((workdir, workdir, True))
+    dirs: set[str] = set()
+    for path in [b[1] for b in binds] + list(links):
+        parent = os.path.dirname(path)
+        while parent not in ("/", ""):
+            dirs.add(parent)
+            parent = os.path.dirname(parent)
+    dirs -= {"/tmp", "/dev", "/proc"}
+    return _Layout(binds=binds, symlinks=[(t, link) for link, t in sorted(links.items())],
+                   dirs=sorted(dirs, key=lambda d: (d.count("/"), d)))
 
 
 # --------------------------------------------------------------------------------------------
-# process counting (fallback NPROC budget) and clean-up of escaped processes
+# process counting (RLIMIT_NPROC budget where no fresh user namespace counts from one)
 
 
 def _count_tasks(uid: int) -> int:
@@ -281,57 +407,33 @@ def _count_tasks(uid: int) -> int:
     return total
 
 
-def _sweep(marker: bytes, uid: int) -> int:
-    """SIGKILL every process (of `uid`) whose environment carries our run marker; returns the count."""
-    killed = 0
-    for _ in range(3):
-        found = 0
-        with contextlib.suppress(OSError):
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                pid = int(entry.name)
-                try:
-                    if os.stat(f"/proc/{pid}").st_uid != uid:
-                        continue
-                    with open(f"/proc/{pid}/environ", "rb") as fh:
-                        environ = fh.read()
-                except OSError:
-                    continue
-                if marker in environ.split(b"\0"):
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-                        found += 1
-        killed += found
-        if not found:
-            break
-        time.sleep(0.05)
-    return killed
-
-
 # --------------------------------------------------------------------------------------------
 # bubblewrap
 
 
-def _bwrap_args(workdir: str, needed: list[str], covers: list[str], as_root: bool) -> list[str]:
-    bwrap = shutil.which("bwrap") or "bwrap"
-    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for cover in covers:
-        args += ["--tmpfs", cover]
-    tmpfs_dirs = ["/tmp", *covers]
-    made: set[str] = set(tmpfs_dirs)
-    for path in _rebinds(tmpfs_dirs, needed):
-        # bwrap would create the missing parents 0700, which `nobody` could not traverse
-        parent = os.path.dirname(path)
-        chain: list[str] = []
-        while parent not in made and parent != "/":
-            chain.append(parent)
-            parent = os.path.dirname(parent)
-        for d in reversed(chain):
-            args += ["--perms", "0755", "--dir", d]
-            made.add(d)
-        args += ["--ro-bind", path, path]
-    args += ["--bind", workdir, workdir, "--chdir", workdir]
+@functools.lru_cache(maxsize=1)
+def _bwrap_sizes_tmpfs() -> bool:
+    """bubblewrap >= 0.5 takes --size/--perms for a tmpfs (older ones: an unbounded /tmp)."""
+    try:
+        out = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return b"--size" in out.stdout + out.stderr
+
+
+def _bwrap_args(layout: _Layout, as_root: bool) -> list[str]:
+    args = [shutil.which("bwrap") or "bwrap", "--dev", "/dev", "--proc", "/proc"]
+    if _bwrap_sizes_tmpfs():
+        args += ["--size", str(TMP_LIMIT_MB * 1024 * 1024), "--perms", "1777"]
+    args += ["--tmpfs", "/tmp"]
+    for d in layout.dirs:  # made 0755, so that `nobody` can traverse them
+        args += ["--perms", "0755", "--dir", d]
+    for target, link in layout.symlinks:
+        args += ["--symlink", target, link]
+    for src, dst, writable in layout.binds:
+        args += ["--bind" if writable else "--ro-bind", src, dst]
+    workdir = layout.binds[-1][1]
+    args += ["--remount-ro", "/", "--chdir", workdir]
     if as_root:
         # Root stays in the initial user namespace so the bootstrap can drop to a real non-root
         # uid (for which RLIMIT_NPROC is enforced); the other namespaces are all new.
@@ -342,47 +444,100 @@ def _bwrap_args(workdir: str, needed: list[str], covers: list[str], as_root: boo
     return args
 
 
+# --------------------------------------------------------------------------------------------
+# which isolation this machine gives
+
+
 _probe_lock = threading.Lock()
-_probe_result: dict[bool, str | None] = {}
+_probe_result: dict[tuple[str, int], str | None] = {}
 
 
-def _bwrap_problem() -> str | None:
-    """None when bubblewrap works here with our options, else why not (probed once, cached).
-
-    The probe runs the exact pipeline of a real run (bootstrap, privilege drop, limits).
-    """
-    as_root = os.geteuid() == 0
+def _problem(mode: str) -> str | None:
+    """None when `mode` ("bubblewrap" or "namespaces") works here, else why not (probed once per
+    uid, by running the exact pipeline of a real run on `print('ok')`)."""
+    key = (mode, os.geteuid())
     with _probe_lock:
-        if as_root in _probe_result:
-            return _probe_result[as_root]
+        if key in _probe_result:
+            return _probe_result[key]
         problem: str | None = None
-        if shutil.which("bwrap") is None:
+        if mode == "bubblewrap" and shutil.which("bwrap") is None:
             problem = "bwrap is not on PATH (Debian/Ubuntu: apt-get install bubblewrap)"
         else:
             workdir = _make_workdir("print('ok')", None)
             try:
-                argv, env, _, _ = _command(
-                    "bubblewrap", workdir, memory_mb=512, cpu=30, max_processes=16, env=None
-                )
-                proc = subprocess.run(
-                    argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL, cwd=workdir, env=env
-                )
+                argv, env = _command(mode, workdir, memory_mb=512, cpu=30, max_processes=16, env=None,
+                                     read_only=[])
+                proc = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL,
+                                      cwd=workdir, env=env, start_new_session=True)
                 if proc.returncode != 0 or proc.stdout.strip() != b"ok":
                     err = proc.stderr.decode("utf-8", "replace").strip()
-                    problem = f"bwrap does not work here (exit {proc.returncode}): {err[-300:]}"
+                    problem = f"{mode} does not work here (exit {proc.returncode}): {err[-300:]}"
             except (OSError, subprocess.SubprocessError) as exc:
-                problem = f"bwrap does not work here: {exc}"
+                problem = f"{mode} does not work here: {exc}"
             finally:
                 _remove_tree(workdir)
         if problem:
-            log.info("bubblewrap unavailable; sandbox falls back to rlimits", reason=problem)
-        _probe_result[as_root] = problem
+            log.info("sandbox isolation unavailable", mode=mode, reason=problem)
+        _probe_result[key] = problem
         return problem
 
 
 def bubblewrap_available() -> bool:
-    """Whether runs with ``isolation="auto"`` get bubblewrap on this machine."""
-    return _bwrap_problem() is None
+    """Whether bubblewrap isolation works on this machine."""
+    return _problem("bubblewrap") is None
+
+
+class IsolationReport(BaseModel):
+    """What `maslab doctor` shows: each isolating mode (None: works, else why not), what ``auto``
+    gives, and the ``MASLAB_SANDBOX`` setting."""
+
+    user: str
+    modes: dict[str, str | None]
+    auto: str | None
+    env: str | None
+    problem: str | None = None
+
+
+def isolation_report() -> IsolationReport:
+    modes = {m: _problem(m) for m in ISOLATING_MODES}
+    env = os.environ.get(ENV_VAR) or None
+    try:
+        auto, problem = _choose("auto"), None
+    except SandboxError as exc:
+        auto, problem = None, str(exc)
+    try:
+        user = f"{getpass.getuser()} (uid {os.geteuid()})"
+    except (KeyError, OSError):
+        user = f"uid {os.geteuid()}"
+    return IsolationReport(user=user, modes=modes, auto=auto, env=env, problem=problem)
+
+
+def _choose(isolation: str) -> str:
+    """The mode a run gets: "auto" reads MASLAB_SANDBOX, then takes the first isolating mode that
+    works; it never falls back to "none" on its own."""
+    if isolation == "auto":
+        isolation = (os.environ.get(ENV_VAR) or "auto").strip().lower()
+        if isolation not in ("auto", *ISOLATING_MODES, "none"):
+            raise SandboxError(f"{ENV_VAR}={isolation!r}: use auto, bubblewrap, namespaces or none")
+    if isolation == "auto":
+        problems = {m: _problem(m) for m in ISOLATING_MODES}
+        for mode, problem in problems.items():
+            if problem is None:
+                return mode
+        why = "; ".join(f"{m}: {p}" for m, p in problems.items())
+        raise SandboxError(
+            f"no sandbox isolation works on this machine, so model-written code is not run ({why}). "
+            "Install bubblewrap or allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1; "
+            "Ubuntu: kernel.apparmor_restrict_unprivileged_userns=0), or accept running it unisolated, "
+            f"as yourself, with {ENV_VAR}=none (or isolation='none'); `maslab doctor` shows what works")
+    if isolation in ISOLATING_MODES:
+        problem = _problem(isolation)
+        if problem is not None:
+            raise SandboxError(f"isolation={isolation!r} requested but {problem}")
+        return isolation
+    if isolation == "none":
+        return isolation
+    raise SandboxError(f"unknown isolation {isolation!r}: use 'auto', 'bubblewrap', 'namespaces' or 'none'")
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,6 +599,8 @@ async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes | None) -> N
             proc.stdin.close()
 
 
+
+
 # --------------------------------------------------------------------------------------------
 # preparation and reading back
 
@@ -453,8 +610,6 @@ class _Plan(BaseModel):
     workdir: str
     argv: list[str]
     env: dict[str, str]
-    marker: str
-    sweep_uid: int | None
 
 
 def _safe_relpath(name: str) -> str:
@@ -494,15 +649,14 @@ def _make_workdir(code: str, files: dict[str, str | bytes] | None) -> str:
 
 
 def _command(
-    isolation: str, workdir: str, *, memory_mb: int, cpu: int, max_processes: int, env: dict[str, str] | None
-) -> tuple[list[str], dict[str, str], str, int]:
-    """The argv and environment that run main.py in `workdir`; plus the run marker and sandbox uid."""
+    isolation: str, workdir: str, *, memory_mb: int, cpu: int, max_processes: int, env: dict[str, str] | None,
+    read_only: list[str],
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that run main.py in `workdir` under `isolation`."""
     as_root = os.geteuid() == 0
-    needed = list(_interpreter_paths())
-    covers = _covers_for(NOBODY, NOBODY, needed) if as_root else []
-    target_uid = NOBODY if as_root else os.getuid()
     memory = memory_mb * 1024 * 1024
     config: dict[str, Any] = {
+        "mode": isolation,
         "prefix": SETUP_PREFIX,
         "setup_exit": SETUP_EXIT,
         "limits": [
@@ -511,22 +665,25 @@ def _command(
             ["FSIZE", FILE_SIZE_LIMIT, FILE_SIZE_LIMIT],
             ["CORE", 0, 0],
         ],
-        "drop": [NOBODY, NOBODY] if as_root else None,
-        "covers": [],
-        # in a fresh user namespace the count starts at 1 (this process)
-        "nproc": max_processes,
-        "nproc_fallback": _count_tasks(target_uid) + max_processes,
+        "drop": [NOBODY, NOBODY] if as_root and isolation != "none" else None,
+        "nproc": max_processes,  # in a fresh user namespace the count starts at 1 (this process)
+        # where no fresh user namespace counts from one: what that uid already runs + the budget
+        "nproc_fallback": _count_tasks(NOBODY if as_root else os.getuid()) + max_processes,
+        "workdir": workdir,
+        "tmp_mb": min(TMP_LIMIT_MB, memory_mb),
+        "shm_mb": min(SHM_LIMIT_MB, memory_mb),
         "argv": [sys.executable, "-E", "-s", "-B", "-u", MAIN_FILE],
     }
     boot = [sys.executable, "-I", "-S", "-c", _BOOTSTRAP]
-    if isolation == "bubblewrap":
-        argv = _bwrap_args(workdir, needed, covers, as_root) + boot
+    if isolation == "namespaces":
+        layout = _layout(workdir, read_only)
+        config.update(binds=layout.binds, symlinks=layout.symlinks, dirs=layout.dirs)
+        argv = boot
+    elif isolation == "bubblewrap":
+        argv = _bwrap_args(_layout(workdir, read_only), as_root) + boot
     else:
-        config["covers"] = [[c, _rebinds([c], [*needed, workdir])] for c in covers]
         argv = boot
     argv.append(json.dumps(config))
-
-    marker = uuid.uuid4().hex
     child_env = {
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": workdir,
@@ -541,8 +698,7 @@ def _command(
         "MPLBACKEND": "Agg",
     }
     child_env.update(env or {})
-    child_env[_ENV_MARKER] = marker
-    return argv, child_env, marker, target_uid
+    return argv, child_env
 
 
 def _prepare(
@@ -554,31 +710,20 @@ def _prepare(
     max_processes: int,
     files: dict[str, str | bytes] | None,
     env: dict[str, str] | None,
+    read_only: list[str],
 ) -> _Plan:
-    if isolation == "auto":
-        isolation = "bubblewrap" if _bwrap_problem() is None else "rlimits"
-    elif isolation == "bubblewrap":
-        problem = _bwrap_problem()
-        if problem is not None:
-            raise SandboxError(f"isolation='bubblewrap' requested but {problem}")
-    elif isolation != "rlimits":
-        raise SandboxError(f"unknown isolation {isolation!r}: use 'auto', 'bubblewrap' or 'rlimits'")
+    isolation = _choose(isolation)
+    if isolation == "none":
+        log.warning("sandbox isolation is OFF: model-written code runs as this user, with its files, network "
+                    "and processes in reach (isolation='none' / MASLAB_SANDBOX=none)", uid=os.geteuid())
     workdir = _make_workdir(code, files)
     try:
-        argv, child_env, marker, target_uid = _command(
-            isolation, workdir, memory_mb=memory_mb, cpu=cpu, max_processes=max_processes, env=env
-        )
+        argv, child_env = _command(isolation, workdir, memory_mb=memory_mb, cpu=cpu, max_processes=max_processes,
+                                   env=env, read_only=read_only)
     except BaseException:
         _remove_tree(workdir)
         raise
-    return _Plan(
-        isolation=isolation,
-        workdir=workdir,
-        argv=argv,
-        env=child_env,
-        marker=marker,
-        sweep_uid=None if isolation == "bubblewrap" else target_uid,
-    )
+    return _Plan(isolation=isolation, workdir=workdir, argv=argv, env=child_env)
 
 
 def _read_back(workdir: str, names: list[str]) -> dict[str, str]:
@@ -646,7 +791,7 @@ def _last_line(text: str) -> str:
 def _signal_of(returncode: int, isolation: str) -> int | None:
     if returncode < 0:
         return -returncode
-    if isolation == "bubblewrap" and returncode > 128:  # bwrap reports "killed by N" as 128 + N
+    if isolation in ISOLATING_MODES and returncode > 128:  # bwrap and our init report "killed by N" as 128 + N
         sig = returncode - 128
         if sig in (
             signal.SIGKILL,
@@ -719,6 +864,7 @@ async def arun_python(
     stdin: str | None = None,
     isolation: Isolation = "auto",
     env: dict[str, str] | None = None,
+    read_only: list[str] | None = None,
 ) -> SandboxResult:
     """Run `code` as ``main.py`` in a fresh sandbox (see the module docstring); never blocks the loop.
 
@@ -731,8 +877,10 @@ async def arun_python(
         files: Files to create in the work dir first (relative path -> text or bytes).
         return_files: Work-dir files to read back into `SandboxResult.files` after the run.
         stdin: Text fed to the program's standard input (default: none, EOF).
-        isolation: "auto" (bubblewrap when it works here), "bubblewrap" or "rlimits".
+        isolation: "auto" (``MASLAB_SANDBOX``, else bubblewrap or namespaces, whichever works here;
+            refuses when neither does), "bubblewrap", "namespaces" or "none" (no isolation: only on request).
         env: Extra environment variables for the child (its environment is otherwise minimal).
+        read_only: Host files or directories (absolute paths) the program may read, at the same path.
     """
     if not isinstance(code, str):
         raise SandboxError("code must be a string")
@@ -741,6 +889,10 @@ async def arun_python(
             f"bad sandbox limits: timeout={timeout}, memory_mb={memory_mb}, "
             f"cpu_seconds={cpu_seconds}, max_processes={max_processes}"
         )
+    extra = [os.path.abspath(p) for p in read_only or []]
+    missing = [p for p in extra if not os.path.exists(p)]
+    if missing:
+        raise SandboxError(f"read_only paths do not exist: {', '.join(missing)}")
     if not sys.executable:
         raise SandboxError("no Python interpreter (sys.executable is empty)")
     start = time.perf_counter()
@@ -754,11 +906,11 @@ async def arun_python(
         max_processes=max_processes,
         files=files,
         env=env,
+        read_only=extra,
     )
     out, err = _Capture(), _Capture()
     timed_out = False
     returncode: int | None = None
-    sweep_marker = f"{_ENV_MARKER}={plan.marker}".encode()
     try:
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -779,10 +931,9 @@ async def arun_python(
         ]
         try:
             timed_out = not await _wait_exit(proc, timeout)
-            # The run ends when its main process does: whatever it left behind goes too.
+            # The run ends when its main process does: whatever it left behind goes too (the
+            # process group here; the isolating modes' PID namespace has died with its init).
             _kill_group(proc)
-            if plan.sweep_uid is not None:
-                await asyncio.to_thread(_sweep, sweep_marker, plan.sweep_uid)
             if timed_out:
                 await _wait_exit(proc, _KILL_GRACE_S)
             returncode = proc.returncode
@@ -792,8 +943,6 @@ async def arun_python(
         finally:
             if proc.returncode is None:  # cancelled or failed half-way: leave nothing running
                 _kill_group(proc)
-                if plan.sweep_uid is not None:
-                    _sweep(sweep_marker, plan.sweep_uid)
             for task in pumps:
                 if not task.done():
                     task.cancel()

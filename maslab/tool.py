@@ -14,6 +14,8 @@ timeout all come back as `ToolResult(ok=False, error=...)` with a message the mo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import inspect
@@ -29,7 +31,7 @@ import pydantic
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
-from maslab.errors import MaslabError, ToolError
+from maslab.errors import MaslabError, ToolError, clip
 from maslab.trace import get_logger
 
 log = get_logger(__name__)
@@ -204,8 +206,32 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _clip(text: str, limit: int = _MAX_ERROR_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 15] + " …[truncated]"
+def _clip(text: str) -> str:
+    return clip(text, _MAX_ERROR_CHARS)
+
+
+async def _in_daemon_thread(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run a sync tool in a daemon thread of its own. Unlike `asyncio.to_thread` (the loop's executor,
+    whose threads the loop and the interpreter wait for at shutdown), a call abandoned at its timeout
+    cannot keep the process alive: the thread runs on unobserved until it returns or the process exits."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def work() -> None:
+        try:
+            outcome = (True, context.run(fn, **kwargs))
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name=f"maslab-tool-{name}", daemon=True).start()
+    return await future
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +334,7 @@ class Tool:
     async def _invoke(self, kwargs: dict[str, Any]) -> Any:
         if self._is_async:
             return await self.fn(**kwargs)
-        result = await asyncio.to_thread(self.fn, **kwargs)
+        result = await _in_daemon_thread(self.name, self.fn, kwargs)
         if inspect.isawaitable(result):
             result = await typing.cast(Awaitable[Any], result)
         return result

@@ -42,15 +42,22 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from maslab.agent import Agent
-from maslab.errors import ConfigError
+from maslab.errors import ConfigError, clip
 from maslab.graph import END, START, state_graph
-from maslab.method import Method, MethodConfig, RunContext, load_method, method_class, resolve_paths
+from maslab.method import (
+    Method,
+    MethodConfig,
+    RunContext,
+    check_count,
+    load_method,
+    method_class,
+    resolve_paths,
+)
 from maslab.task import Task
-from maslab.yamlfile import FileErrors, LocatedError, Locator, load_yaml
+from maslab.yamlfile import FileErrors, LocatedError, Locator, Slug, load_yaml, parse_value
 
 WorkflowError = FileErrors  # a workflow file's located problems (the name callers catch)
 
@@ -63,12 +70,22 @@ class AgentSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     max_steps: int = Field(default=6, ge=1)
 
+    @field_validator("max_steps")
+    @classmethod
+    def _bounded(cls, value: int) -> int:
+        return check_count("max_steps", value)
+
 
 class EdgeCondition(BaseModel):
     model_config = ConfigDict(extra="forbid")
     when: str | None = None
     unless: str | None = None
     max_rounds: int | None = Field(default=None, ge=1)
+
+    @field_validator("max_rounds")
+    @classmethod
+    def _bounded(cls, value: int | None) -> int | None:
+        return check_count("max_rounds", value)
 
 
 class Edge(BaseModel):
@@ -80,7 +97,7 @@ class Edge(BaseModel):
 
 class MethodWorkflow(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Slug
     description: str = ""
     method: str
     profile: str | None = None  # the system's named parameter set (default | reference); params win over it
@@ -91,7 +108,7 @@ class MethodWorkflow(BaseModel):
 
 class GraphWorkflow(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Slug
     description: str = ""
     agents: dict[str, AgentSpec]
     graph: list[str | dict[str, EdgeCondition | None]]
@@ -144,7 +161,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        value = parse_value(raw, f"--set {clip(key)}")
         parts = key.strip().split(".")
         if "method" in data and parts[0] not in MethodWorkflow.model_fields:
             parts = ["params", *parts]
@@ -206,7 +223,7 @@ def _check_method_form(data: dict[str, Any], loc: Locator, aliases: list[str] | 
             if not err["loc"] and "profile" in err["msg"] and spec.profile:
                 prefix = ("profile",)
             loc.add((*prefix, *err["loc"]), err["msg"] + ("" if err["type"] == "missing" else
-                                                          f" (got {err.get('input')!r})"))
+                                                          f" (got {clip(repr(err.get('input')))})"))
         return None
     for role, assigned in config.roles.items():
         if role not in cls.roles:

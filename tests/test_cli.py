@@ -108,3 +108,68 @@ def test_graph_draws_workflows_and_t1_plans(tmp_path, capsys):
                     "save_to_cache('flights_1', f)\n")
     assert main(["t1", "graph", str(plan)]) == 0
     assert "c0 -->|value| c1" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ exit codes, run folders, bad input
+
+
+def test_runs_started_in_the_same_second_each_get_their_own_folder(tmp_path, capsys, monkeypatch):
+    import time as time_module
+
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['fine']}\n")
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: plain\nmethod: vanilla\n")
+    monkeypatch.setattr(time_module, "strftime", lambda *_: "20250101-120000")  # one and the same second
+    for i in range(3):
+        assert main(["run", str(wf), "--question", f"q{i}", "--models", str(models),
+                     "--runs-dir", str(tmp_path / "runs")]) == 0
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 3 and all(f.name.startswith("20250101-120000-plain-") for f in folders)
+    import json
+
+    assert sorted(json.loads((f / "result.json").read_text())["question"] for f in folders) == ["q0", "q1", "q2"]
+
+
+def test_run_on_a_dataset_exits_1_when_rows_failed_and_says_how_many(tmp_path, capsys):
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s:\n    endpoints: [{model: openai/x, api_base: 'http://127.0.0.1:9/v1'}]\n"
+                      "    max_retries: 0\n")
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: plain\nmethod: vanilla\n")
+    code = main(["run", str(wf), "--dataset", "arithmetic", "--limit", "2", "--models", str(models),
+                 "--runs-dir", str(tmp_path / "runs")])
+    assert code == 1
+    assert "2 of 2 rows failed" in capsys.readouterr().err
+
+
+def test_an_empty_question_is_refused_before_any_model_call(tmp_path, capsys):
+    import asyncio
+
+    import pytest
+
+    from maslab.errors import ConfigError
+    from maslab.method import load_method
+    from maslab.models import ModelPool
+
+    calls = []
+    pool = ModelPool.scripted(lambda req: calls.append(req) or "x")
+    for question in ("", "   \n\t"):
+        with pytest.raises(ConfigError, match="the question is empty"):
+            asyncio.run(load_method("self_consistency").solve(question, pool=pool))
+    assert calls == []
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['x']}\n")
+    assert main(["ask", " ", "--models", str(models)]) == 2
+    assert "the question is empty" in capsys.readouterr().err
+
+
+def test_numeric_flags_are_checked_by_the_parser(tmp_path):
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: plain\nmethod: vanilla\n")
+    for flags, message in ((["--concurrency", "0"], "argument --concurrency: must be at least 1, got 0"),
+                           (["--limit", "-1"], "argument --limit: must be at least 0, got -1"),
+                           (["--max-tokens", "many"], "argument --max-tokens: expected a whole number")):
+        proc = subprocess.run([sys.executable, "-m", "maslab.cli", "run", str(wf), "--dataset", "arithmetic", *flags],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

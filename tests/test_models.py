@@ -4,6 +4,7 @@ plus the cache modes, the usage ledger and least-in-flight balancing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -24,6 +25,7 @@ from maslab.messages import Message
 from maslab.models import ModelPool
 from maslab.testing import FakeOpenAIServer
 from maslab.trace import RunRecorder, recording
+from tests.readonly import read_only
 
 
 def _pool(srv: FakeOpenAIServer, *, retries: int = 5, timeout: float = 10.0, cache: str | None = None,
@@ -231,3 +233,88 @@ async def test_max_tokens_override_is_a_cap_other_overrides_replace():
     await pool.complete(None, "c")
     assert [p["max_tokens"] for p in seen] == [16, 64, 64]
     assert all(p["temperature"] == 0.0 for p in seen)
+
+
+# ------------------------------------------------------------------------ cache identity
+
+
+def _two_servers_models(a: FakeOpenAIServer, b: FakeOpenAIServer, extra: dict | None = None) -> dict:
+    """Aliases a and b on two servers that both call their model `default` (two quantisations,
+    say): the same model string, different answers."""
+    return {"default": "a", "models": {
+        name: {"endpoints": [{"model": "openai/default", "api_base": srv.api_base}], **(extra or {}).get(name, {})}
+        for name, srv in (("a", a), ("b", b))}}
+
+
+async def test_two_aliases_on_one_model_string_never_share_cache_entries(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    with FakeOpenAIServer(reply="from a") as a, FakeOpenAIServer(reply="from b") as b:
+        pool = ModelPool.from_dict(_two_servers_models(a, b), cache_path=cache)
+        assert (await pool.complete("a", "same prompt")).text == "from a"
+        second = await pool.complete("b", "same prompt")
+        assert second.text == "from b" and not second.cache_hit
+        again = ModelPool.from_dict(_two_servers_models(a, b), cache_path=cache)
+        assert [(await again.complete(x, "same prompt")).text for x in "ab"] == ["from a", "from b"]
+        assert a.requests == 1 and b.requests == 1  # the re-run was served from the cache, each its own
+
+
+async def test_replicas_may_share_cache_entries_through_a_declared_cache_key(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    shared = {"a": {"cache_key": "qwen-7b-awq"}, "b": {"cache_key": "qwen-7b-awq"}}
+    with FakeOpenAIServer(reply="from a") as a, FakeOpenAIServer(reply="from b") as b:
+        pool = ModelPool.from_dict(_two_servers_models(a, b, shared), cache_path=cache)
+        await pool.complete("a", "same prompt")
+        hit = await pool.complete("b", "same prompt")
+        assert hit.cache_hit and hit.text == "from a" and b.requests == 0
+
+
+def test_ask_with_two_aliases_on_one_model_string_prints_each_aliases_reply(tmp_path, capsys):
+    import yaml
+
+    from maslab.cli import main
+
+    with FakeOpenAIServer(reply="answer of a") as a, FakeOpenAIServer(reply="answer of b") as b:
+        models = tmp_path / "models.yaml"
+        models.write_text(yaml.safe_dump(_two_servers_models(a, b)))
+        common = ["--models", str(models), "--cache", str(tmp_path / "cache.sqlite")]
+        assert main(["ask", "Which model are you?", "--model", "a", *common]) == 0
+        assert main(["ask", "Which model are you?", "--model", "b", *common]) == 0
+    assert capsys.readouterr().out.split("\n")[:2] == ["answer of a", "answer of b"]
+
+
+# ------------------------------------------------------------------------ bad files
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "folder", "read-only"])
+async def test_a_damaged_or_read_only_cache_is_an_error_naming_the_file(tmp_path, damage):
+    from maslab.errors import DatabaseFileError
+
+    cache = tmp_path / "cache.sqlite"
+    if damage == "corrupt":
+        cache.write_bytes(b"this is not a SQLite file at all" * 100)
+        expected = "damaged or not a SQLite database"
+    elif damage == "folder":
+        cache.mkdir()
+        expected = "a folder, not a file"
+    else:
+        ModelPool.scripted(["x"], cache_path=cache).cache.close()  # a valid cache, made read-only below
+        expected = "read-only"
+    with read_only(tmp_path, *tmp_path.iterdir()) if damage == "read-only" else contextlib.nullcontext():
+        with pytest.raises(DatabaseFileError) as err:
+            ModelPool.scripted(["x"], cache_path=cache)
+    assert str(err.value).startswith(f"{cache}: completion cache: ") and expected in str(err.value)
+    if damage == "read-only":  # replaying a read-only cache still works
+        with read_only(tmp_path, *tmp_path.iterdir()):
+            ModelPool.scripted(["x"], cache_path=cache, cache_mode="replay")
+
+
+def test_models_file_errors_name_the_file_line_and_byte(tmp_path):
+    from maslab.models import load_models_config
+
+    bad = tmp_path / "models.yaml"
+    bad.write_bytes("default: a\nmodels:\n  a: {scripted: ['caf\u00e9']}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"models\.yaml: <top>: not UTF-8 text \(byte 40: invalid"):
+        load_models_config(bad)
+    bad.write_text("default: a\nmodels:\n  a:\n    endpoints:\n      - {api_base: 'http://x/v1'}\n")
+    with pytest.raises(ConfigError, match=r"models\.yaml:5: models\.a\.endpoints\[0\]\.model: Field required"):
+        load_models_config(bad)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -160,3 +161,161 @@ def test_seeds_are_independent_cache_namespaces(tmp_path):
     asyncio.run(run_sweep(sweep, out=tmp_path / "a", pool=pool, progress=False))
     answers = {(r.seed, r.task_id): r.answer for r in ResultStore.open(tmp_path / "a").rows()}
     assert len(set(answers.values())) == len(answers)  # seed 1 did not replay seed 0's samples
+
+
+# ------------------------------------------------------------------ runs never mix or lose results
+
+
+def test_cell_ids_end_in_a_hash_of_the_full_definition(tmp_path):
+    from maslab.bench.sweep import cells_of
+
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("1")))
+    ids = [c.cell_id for c in cells_of(sweep)]
+    assert len(set(ids)) == len(ids) == 12
+    assert all(re.fullmatch(r"[\w-]+\|default\|\w+\|seed=\d\|[0-9a-f]{10}", i) for i in ids)
+    edited = sweep.model_copy(deep=True)
+    edited.methods[2].params["samples"] = 3
+    changed = {a for a, b in zip(ids, [c.cell_id for c in cells_of(edited)], strict=True) if a != b}
+    assert changed == {i for i in ids if i.startswith("self_consistency|")}
+    assert set(ids).isdisjoint(c.cell_id for c in cells_of(sweep, max_tokens=64))  # the cap is part of it
+    assert [c.cell_id for c in cells_of(sweep.model_copy(update={"concurrency": 9}))] == ids  # not a result's
+
+
+async def test_resume_after_editing_the_grid_refuses_with_a_diff_and_touches_nothing(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12")))
+    await run_sweep(sweep, out=tmp_path / "out", progress=False)
+    store = ResultStore.open(tmp_path / "out")
+    before = {(r.cell_id, r.task_id): r.finished_at for r in store.rows()}
+    definition = store.get_meta("sweep")
+
+    edited = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12"),
+                                   methods=[*GRID["methods"][:2], {"method": "self_consistency",
+                                                                   "params": {"samples": 5}}]))
+    with pytest.raises(ConfigError) as err:
+        await run_sweep(edited, out=tmp_path / "out", resume=True, progress=False)
+    message = str(err.value)
+    assert "holds 42 rows of a different grid" in message
+    assert "changed  methods[2].params.samples: 2 → 5" in message
+    assert "removed  4 cell(s): self_consistency|default|arith|seed=0|" in message
+    assert "added    4 cell(s)" in message and "--force-new-cells" in message
+    assert {(r.cell_id, r.task_id): r.finished_at for r in store.rows()} == before
+    assert store.get_meta("sweep") == definition
+
+
+async def test_force_new_cells_sets_the_old_rows_apart_and_runs_only_the_new_cells(tmp_path):
+    from maslab.bench.stats import aggregate_seeds
+
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12")))
+    await run_sweep(sweep, out=tmp_path / "out", progress=False)
+    edited = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12"),
+                                   methods=[*GRID["methods"][:2], {"method": "self_consistency",
+                                                                   "params": {"samples": 5}}]))
+    summary = await run_sweep(edited, out=tmp_path / "out", resume=True, force_new_cells=True, progress=False)
+    assert summary.ran == 14 and summary.skipped == 28  # 7 tasks × 2 seeds of the changed method only
+    store = ResultStore.open(tmp_path / "out")
+    rows = store.rows()
+    assert len(rows) == EXPECTED_ROWS and store.retired_count() == 14  # nothing lost, nothing mixed
+    assert all(r.calls == 5 for r in rows if r.method == "self_consistency")
+    pooled = {(a.method_label, a.dataset): a.n for a in aggregate_seeds(store)}
+    assert pooled[("self_consistency", "arith")] == 8 and pooled[("self_consistency", "knap")] == 6
+    assert store.get_meta("sweep_history")[0]["retired_rows"] == 14
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def test_a_second_bench_on_the_same_out_exits_2_at_once_naming_the_holder(tmp_path):
+    with FakeOpenAIServer(reply="#### 7", latency=1.0) as srv:
+        models = {"default": "m", "models": {"m": {"endpoints": [
+            {"model": "openai/fake-model", "api_base": srv.api_base}]}}}
+        path = sweep_file(tmp_path, models, concurrency=1)
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "maslab.cli", "bench", str(path), "--out", str(out)]
+        env = {**os.environ, "MASLAB_LOG": "error"}
+        first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            _wait_for(lambda: (out / ".lock").exists() and (out / ".lock").read_text().strip() == str(first.pid))
+            second = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env, timeout=60)
+            assert first.poll() is None  # the second gave up while the first was still at work
+            assert second.returncode == 2, second.stderr
+            assert f"in use by another maslab process (PID {first.pid})" in second.stderr
+            assert "Traceback" not in second.stderr
+        finally:
+            first.kill()
+            first.wait(timeout=10)
+        requests = srv.requests
+    assert requests < EXPECTED_ROWS  # the second never ran a row
+
+
+def test_a_sweep_with_two_aliases_on_one_model_string_keeps_their_answers_apart(tmp_path):
+    with FakeOpenAIServer(reply="#### 1") as a, FakeOpenAIServer(reply="#### 2") as b:
+        models = {"default": "a", "models": {n: {"endpoints": [{"model": "openai/default", "api_base": s.api_base}]}
+                                             for n, s in (("a", a), ("b", b))}}
+        path = sweep_file(tmp_path, models, methods=[{"method": "vanilla"}], seeds=[0],
+                          datasets=[{"name": "arith", "generator": "arithmetic", "n": 3}],
+                          assignments=[{"name": "a", "model": "a"}, {"name": "b", "model": "b"}])
+        asyncio.run(run_sweep(load_sweep(path), out=tmp_path / "out", progress=False))
+    answers = {(r.assignment, r.answer) for r in ResultStore.open(tmp_path / "out").rows()}
+    assert answers == {("a", "#### 1"), ("b", "#### 2")}
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "folder"])
+def test_a_damaged_result_store_is_an_error_naming_the_file(tmp_path, damage):
+    out = tmp_path / "out"
+    out.mkdir()
+    if damage == "corrupt":
+        (out / "results.sqlite").write_bytes(b"garbage" * 1000)
+    else:
+        (out / "results.sqlite").mkdir()
+    path = sweep_file(tmp_path, answer_everything_with("1"))
+    proc = subprocess.run([sys.executable, "-m", "maslab.cli", "bench", str(path), "--out", str(out), "--resume"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{out / 'results.sqlite'}: result store:" in proc.stderr.replace("\n", "")
+
+
+async def test_a_read_only_result_store_or_folder_is_an_error_saying_so(tmp_path):
+    from maslab.errors import DatabaseFileError
+    from tests.readonly import read_only
+
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12")))
+    await run_sweep(sweep, out=tmp_path / "out", progress=False)
+    db = tmp_path / "out" / "results.sqlite"
+    rows = len(ResultStore.open(tmp_path / "out").rows())
+    with read_only(db), pytest.raises(DatabaseFileError) as err:
+        await run_sweep(sweep, out=tmp_path / "out", resume=True, progress=False)
+    assert str(err.value).startswith(f"{db}: result store: ") and "read-only" in str(err.value)
+    with read_only(tmp_path / "out", *(tmp_path / "out").iterdir()), pytest.raises(ConfigError) as err:
+        await run_sweep(sweep, out=tmp_path / "out", resume=True, progress=False)
+    assert str(err.value).startswith(f"{tmp_path / 'out'}: ") and "writable" in str(err.value)
+    assert len(ResultStore.open(tmp_path / "out").rows()) == rows  # nothing lost
+
+
+def test_an_alias_bomb_in_a_sweep_is_refused_quickly(tmp_path):
+    bomb = "".join(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}" if i else '"lol"'] * 9) + "]\n" for i in range(9))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(bomb + "name: bomb\nmethods: [{method: vanilla, params: {roles: {x: *x8}}}]\n"
+                    "datasets: [{name: a, generator: arithmetic, n: 1}]\n")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "maslab.cli", "bench", str(path), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "sweep.yaml:" in proc.stderr and "aliases are expanded" in proc.stderr
+    assert time.monotonic() - start < 20 and len(path.read_bytes()) < 1000  # a small file, 9**9 nodes
+
+
+def test_sweep_and_workflow_names_must_be_folder_safe(tmp_path):
+    from maslab.workflow import load_workflow
+
+    for bad in ("../escape", "a/b", "..", "tab\there"):
+        with pytest.raises(ConfigError, match="cannot name a folder"):
+            load_sweep(sweep_file(tmp_path, answer_everything_with("1"), name=bad))
+        wf = tmp_path / "wf.yaml"
+        wf.write_text(yaml.safe_dump({"name": bad, "method": "vanilla"}))
+        with pytest.raises(ConfigError, match=r"wf\.yaml:\d+: name: .*cannot name a folder"):
+            load_workflow(wf)

@@ -400,3 +400,38 @@ async def test_calculator_errors_reach_the_model(monkeypatch):
     bad = await calculator.call({"expression": "__import__('os').system('true')"})
     assert not bad.ok
     assert bad.error.startswith("calculator: unknown function")
+
+
+def test_a_blocking_sync_tool_past_its_timeout_does_not_hold_the_cli(tmp_path):
+    """`maslab run` on a declared-graph workflow whose agent calls a sync tool that blocks for 60 s with
+    timeout=1: the model gets the timeout error and the command exits promptly (the abandoned call runs
+    on a daemon thread, which does not keep the process alive). Scripted model: it calls the tool once,
+    then answers."""
+    import subprocess
+    import sys
+
+    models = tmp_path / "models.yaml"
+    models.write_text("default: s\nmodels:\n  s: {scripted: ['{\"tool\": \"stuck\", \"arguments\": {}}', 'gave up']}\n")
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: stuck\nagents:\n  a: {tools: [stuck]}\ngraph: []\noutput: a\n")
+    script = (
+        "import sys, time\n"
+        "from maslab.tool import default_registry, tool\n"
+        "@tool(timeout=1)\n"
+        "def stuck() -> str:\n"
+        "    '''Never comes back in time.'''\n"
+        "    time.sleep(60)\n"
+        "    return 'late'\n"
+        "default_registry.register(stuck)\n"
+        "from maslab.cli import main\n"
+        f"sys.exit(main(['run', {str(wf)!r}, '--question', 'go', '--models', {str(models)!r}, "
+        f"'--runs-dir', {str(tmp_path / 'runs')!r}]))\n"
+    )
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "gave up"
+    trace = (next((tmp_path / "runs").iterdir()) / "trace.jsonl").read_text()
+    assert trace.count('"event": "call"') == 2  # the tool call, then the answer after its timeout error
+    assert elapsed < 45, f"the process lived {elapsed:.0f}s"  # not the tool's 60 s

@@ -49,7 +49,10 @@ class SmallSweep:
     cells: list[str]
 
     def cell(self, method: str, assignment: str, seed: int = 0) -> str:
-        return f"{method}|{assignment}|sums|seed={seed}"
+        """The cell's id: its coordinates, then the hash of its configuration (looked up, not recomputed)."""
+        prefix = f"{method}|{assignment}|sums|seed={seed}|"
+        (cell,) = [c for c in self.cells if c.startswith(prefix)]
+        return cell
 
     @staticmethod
     def wrong(method: str, assignment: str) -> set[str]:

@@ -7,26 +7,45 @@ inference (`'error'`, scored as wrong and counted separately) or failed at scori
 (`'score_error'`, also wrong). Each write is its own transaction (WAL journal, synchronous=NORMAL),
 so a sweep killed with SIGKILL loses nothing that finished (an OS crash or power loss may lose the
 last few rows, which `--resume` then runs again); `--resume` skips `ok` rows and re-runs the others.
+A damaged, read-only or unreadable file is a `DatabaseFileError` naming it, never a traceback.
+
+One writer at a time: `exclusive(folder)` holds an advisory lock (`fcntl.flock` on FOLDER/.lock,
+released by the kernel however the holder ends) for a sweep's whole run; a second `maslab bench`
+on the same folder stops at once, naming the holder's PID.
+
+When a resumed sweep's grid changed and the user chose to go on (`--force-new-cells`), the rows
+and cell records of the cells that are no longer in the grid move to `retired_results` and
+`retired_cells` (same columns plus `retired_at`): nothing is lost, and reports, statistics and
+router calibration, which read `results`, never mix them with the new grid's rows.
 
 Tables
   results(cell_id, task_id, sweep, method, method_label, method_params, assignment, roles, dataset,
           seed, question, reference, domain, status, answer, extracted, score, correct, error,
           score_detail, prompt_tokens, completion_tokens, calls, cache_hits, latency_s, usage_by_role,
           metadata, trace_path, attempts, started_at, finished_at)      PRIMARY KEY (cell_id, task_id)
-  cells(cell_id, sweep, method, method_label, method_params, assignment, roles, dataset, seed, n_tasks)
-  meta(key, value)                                           the sweep definition, creation time
+  cells(cell_id, sweep, method, method_label, method_params, assignment, roles, dataset, seed, n_tasks,
+        definition)                        definition: what the cell id's hash was computed from
+  meta(key, value)                         the sweep definition ("sweep"), earlier ones ("sweep_history")
+  retired_results, retired_cells           rows and cells set apart by --force-new-cells
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from maslab.errors import BusyError, ConfigError
+from maslab.sqlitefile import connect, located
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -73,7 +92,8 @@ CREATE TABLE IF NOT EXISTS cells (
     roles TEXT,
     dataset TEXT,
     seed INTEGER,
-    n_tasks INTEGER
+    n_tasks INTEGER,
+    definition TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
@@ -121,33 +141,36 @@ _JSON_FIELDS = ("method_params", "roles", "score_detail", "usage_by_role", "meta
 class ResultStore:
     """Thread-safe access to a sweep's results.sqlite."""
 
+    WHAT = "result store"
+
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         if readonly:
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                                       isolation_level=None, timeout=30)
+            self._db = connect(self.path, self.WHAT, readonly=True)
             self._db.row_factory = sqlite3.Row
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+            with self._use():
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
             missing = {"cell_id", "task_id", "status", "method", "assignment", "dataset"} - columns
             if missing:
                 self._db.close()
-                from maslab.errors import ConfigError
-
                 raise ConfigError(f"{self.path}: not a maslab result store (table 'results' lacks "
                                   f"{', '.join(sorted(missing))})")
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: every committed row survives the process being killed (SIGKILL, OOM, Ctrl-C);
         # only an OS crash or power loss can lose the last few commits. FULL would fsync every row.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
-        if "metadata" not in columns:  # a store written before solutions' metadata was kept
-            self._db.execute("ALTER TABLE results ADD COLUMN metadata TEXT")
+        self._db = connect(self.path, self.WHAT, pragmas=("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"))
+        self._db.row_factory = sqlite3.Row
+        with self._use():
+            self._db.executescript(SCHEMA)
+            for table, column in (("results", "metadata"), ("cells", "definition")):  # stores of older versions
+                if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+
+    @contextmanager
+    def _use(self) -> Iterator[None]:
+        with self._lock, located(self.path, self.WHAT):
+            yield
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> ResultStore:
@@ -156,26 +179,25 @@ class ResultStore:
         if p.is_dir():
             p = p / "results.sqlite"
         if not p.is_file():
-            from maslab.errors import ConfigError
-
             raise ConfigError(f"no result store at {p}: no results.sqlite there (give a sweep folder or its "
                               "results.sqlite)")
         return cls(p, readonly=readonly)
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._lock:
+        with self._use():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, default=str)))
 
     def get_meta(self, key: str) -> Any:
-        with self._lock:
+        with self._use():
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def add_cell(self, cell: dict[str, Any]) -> None:
         cols = ("cell_id", "sweep", "method", "method_label", "method_params", "assignment", "roles", "dataset",
-                "seed", "n_tasks")
-        values = [json.dumps(cell[c], default=str) if c in _JSON_FIELDS else cell[c] for c in cols]
-        with self._lock:
+                "seed", "n_tasks", "definition")
+        values = [json.dumps(cell.get(c), default=str) if c in (*_JSON_FIELDS, "definition") else cell[c]
+                  for c in cols]
+        with self._use():
             self._db.execute(f"INSERT OR REPLACE INTO cells ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                              values)
 
@@ -186,24 +208,24 @@ class ResultStore:
             data[f] = json.dumps(data[f], default=str)
         data["correct"] = int(row.correct)
         cols = list(data)
-        with self._lock:
+        with self._use():
             self._db.execute(f"INSERT OR REPLACE INTO results ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                              [data[c] for c in cols])
 
     def finished(self) -> set[tuple[str, str]]:
         """(cell_id, task_id) pairs that finished with status ok."""
-        with self._lock:
+        with self._use():
             rows = self._db.execute("SELECT cell_id, task_id FROM results WHERE status='ok'").fetchall()
         return {(r[0], r[1]) for r in rows}
 
     def attempts(self) -> dict[tuple[str, str], int]:
-        with self._lock:
+        with self._use():
             rows = self._db.execute("SELECT cell_id, task_id, attempts FROM results").fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
 
     def rows(self, where: str = "", params: tuple[Any, ...] = (), *, order: str = "cell_id, task_id") -> list[ResultRow]:
         """Rows matching `where` (SQL with `params`), ordered by `order` (default cell, task; "rowid": as written)."""
-        with self._lock:
+        with self._use():
             cur = self._db.execute(f"SELECT * FROM results {where} ORDER BY {order}", params)
             raw = cur.fetchall()
         out = []
@@ -216,18 +238,51 @@ class ResultStore:
         return out
 
     def cells(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._use():
             raw = self._db.execute("SELECT * FROM cells ORDER BY cell_id").fetchall()
         out = []
         for r in raw:
             d = dict(r)
-            for f in ("method_params", "roles"):
+            for f in ("method_params", "roles", "definition"):
                 d[f] = json.loads(d[f]) if d.get(f) else {}
             out.append(d)
         return out
 
+    def retire(self, cell_ids: set[str]) -> int:
+        """Move the rows and records of `cell_ids` to the retired tables (one transaction); returns the
+        number of rows set apart."""
+        if not cell_ids:
+            return 0
+        marks = ",".join("?" * len(cell_ids))
+        ids = sorted(cell_ids)
+        with self._use():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = 0
+                for table in ("results", "cells"):
+                    self._db.execute(f"CREATE TABLE IF NOT EXISTS retired_{table} AS "
+                                     f"SELECT *, 0.0 AS retired_at FROM {table} WHERE 0")
+                    keep = {r[1] for r in self._db.execute(f"PRAGMA table_info(retired_{table})")}
+                    cols = [r[1] for r in self._db.execute(f"PRAGMA table_info({table})") if r[1] in keep]
+                    listed = ",".join(cols)
+                    cur = self._db.execute(f"INSERT INTO retired_{table} ({listed}, retired_at) SELECT {listed}, ? "
+                                           f"FROM {table} WHERE cell_id IN ({marks})", [time.time(), *ids])
+                    moved += cur.rowcount if table == "results" else 0
+                    self._db.execute(f"DELETE FROM {table} WHERE cell_id IN ({marks})", ids)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return moved
+
+    def retired_count(self) -> int:
+        with self._use():
+            if not self._db.execute("SELECT 1 FROM sqlite_master WHERE name='retired_results'").fetchone():
+                return 0
+            return self._db.execute("SELECT COUNT(*) FROM retired_results").fetchone()[0]
+
     def count(self, status: str | None = None) -> int:
-        with self._lock:
+        with self._use():
             if status is None:
                 return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
             return self._db.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0]
@@ -239,3 +294,58 @@ class ResultStore:
 
 def now() -> float:
     return time.time()
+
+
+LOCK_FILE = ".lock"
+_held: set[str] = set()  # folders this process holds (the lock is re-entrant within a process)
+_held_lock = threading.Lock()
+
+
+@contextmanager
+def exclusive(folder: str | Path) -> Iterator[None]:
+    """Hold FOLDER/.lock exclusively while writing results there; `BusyError` naming the holder's
+    PID, at once, when another process holds it."""
+    folder = Path(folder)
+    key = str(folder.resolve())
+    with _held_lock:
+        nested = key in _held
+        _held.add(key)
+    if nested:
+        yield
+        return
+    try:
+        with _exclusive(folder):
+            yield
+    finally:
+        with _held_lock:
+            _held.discard(key)
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    path = folder / LOCK_FILE
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot open its lock file {path.name} ({exc.strerror}): the folder must "
+                          "exist or be creatable, and be writable") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BusyError(f"{folder} is in use by another maslab process (PID {holder}): wait for it to "
+                            "finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            if created and os.listdir(folder) == [LOCK_FILE]:  # nothing was written: leave no trace
+                os.remove(path)
+                os.rmdir(folder)
+    finally:
+        os.close(fd)  # releases the lock

@@ -28,11 +28,18 @@ completion-cache namespace, so seeds are independent replicates and re-runs repl
 that had finished. An assignment computed by an assigner plug-in (`maslab.assigners`, e.g. `xmas`)
 is resolved once per method before any task runs; its roles go into the store's cells and rows, and,
 with the plug-in's reasons, into the store's meta `computed_assignments` (which `--resume` reuses).
+
+Runs never mix or lose results: a cell's id ends in a hash of its full definition (method,
+parameters, assignment, dataset entry, seed and the effective `max_tokens`), so an edited grid
+has new cell ids; resuming into a folder whose stored grid differs refuses, printing what
+changed, unless `force_new_cells` says to set the old cells' rows apart (`ResultStore.retire`)
+and run the new cells. One process writes a folder at a time (`exclusive`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -42,11 +49,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from maslab.bench.store import ResultRow, ResultStore
-from maslab.errors import ConfigError
+from maslab.bench.store import ResultRow, ResultStore, exclusive
+from maslab.errors import ConfigError, clip
 from maslab.task import Solution, Task
 from maslab.trace import RunRecorder, get_logger
-from maslab.yamlfile import FileErrors, LocatedError, Locator, load_yaml
+from maslab.yamlfile import FileErrors, LocatedError, Locator, Slug, load_yaml
 
 log = get_logger(__name__)
 
@@ -134,7 +141,7 @@ class DatasetEntry(BaseModel):
 
 class Sweep(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Slug
     models: str | dict[str, Any] | None = None
     methods: list[MethodEntry]
     assignments: list[AssignmentEntry] = Field(default_factory=lambda: [AssignmentEntry(name="default")])
@@ -156,13 +163,23 @@ class Sweep(BaseModel):
 
 
 class Cell(BaseModel):
-    """One grid point."""
+    """One grid point; `definition` is what its id's hash covers."""
 
     cell_id: str
     method: MethodEntry
     assignment: AssignmentEntry
     dataset: DatasetEntry
     seed: int
+    definition: dict[str, Any] = Field(default_factory=dict)
+
+
+def make_cell(m: MethodEntry, a: AssignmentEntry, d: DatasetEntry, seed: int, max_tokens: int | None) -> Cell:
+    """The cell of one grid point: its id is `label|assignment|dataset|seed=N|hash of the definition`."""
+    definition = {"method": m.method, "params": m.params, "assignment": {"roles": a.roles, "model": a.model},
+                  "dataset": d.model_dump(mode="json"), "seed": seed, "max_tokens": max_tokens}
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return Cell(cell_id=f"{m.name}|{a.name}|{d.name}|seed={seed}|{digest}", method=m, assignment=a, dataset=d,
+                seed=seed, definition=json.loads(json.dumps(definition, default=str)))
 
 
 class SweepSummary(BaseModel):
@@ -320,11 +337,63 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
 
 
-def cells_of(sweep: Sweep) -> list[Cell]:
-    return [
-        Cell(cell_id=f"{m.name}|{a.name}|{d.name}|seed={s}", method=m, assignment=a, dataset=d, seed=s)
-        for m in sweep.methods for a in sweep.assignments for d in sweep.datasets for s in sweep.seeds
-    ]
+def cells_of(sweep: Sweep, max_tokens: int | None = None) -> list[Cell]:
+    """The grid; `max_tokens`: the effective per-call cap (a command-line override, else the sweep's)."""
+    cap = max_tokens or sweep.max_tokens
+    return [make_cell(m, a, d, s, cap)
+            for m in sweep.methods for a in sweep.assignments for d in sweep.datasets for s in sweep.seeds]
+
+
+_UNCOMPARED = ("concurrency", "base_dir")  # change nothing a row holds
+
+
+def _changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """Readable differences between two JSON values (`path: old → new`)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{where}: added {clip(json.dumps(new[key], default=str), 120)}")
+            elif key not in new:
+                out.append(f"{where}: removed (was {clip(json.dumps(old[key], default=str), 120)})")
+            else:
+                out += _changes(old[key], new[key], where)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [c for i, (a, b) in enumerate(zip(old, new, strict=True)) for c in _changes(a, b, f"{path}[{i}]")]
+    if old != new:
+        return [f"{path}: {clip(json.dumps(old, default=str), 120)} → {clip(json.dumps(new, default=str), 120)}"]
+    return []
+
+
+def _grid_definition(sweep: Sweep, max_tokens: int | None) -> dict[str, Any]:
+    data = {k: v for k, v in json.loads(sweep.model_dump_json()).items() if k not in _UNCOMPARED}
+    data["max_tokens"] = max_tokens or sweep.max_tokens
+    return data
+
+
+def grid_diff(store: ResultStore, stored_cells: list[dict[str, Any]], cells: list[Cell], sweep: Sweep,
+              max_tokens: int | None) -> str:
+    """Why a resume into `store` would mix grids: the changed fields, the removed and added cells."""
+    old_ids = {c["cell_id"] for c in stored_cells}
+    new_ids = {c.cell_id for c in cells}
+    lines = [f"{store.path} holds {store.count()} rows of a different grid; resuming would mix the two:"]
+    old_def = store.get_meta("grid")
+    if isinstance(old_def, dict):
+        lines += [f"  changed  {c}" for c in _changes(old_def, _grid_definition(sweep, max_tokens))[:20]]
+
+    def listed(ids: set[str]) -> str:
+        shown = sorted(ids)[:8]
+        return ", ".join(shown) + (f" and {len(ids) - len(shown)} more" if len(ids) > len(shown) else "")
+
+    if old_ids - new_ids:
+        lines.append(f"  removed  {len(old_ids - new_ids)} cell(s): {listed(old_ids - new_ids)}")
+    if new_ids - old_ids:
+        lines.append(f"  added    {len(new_ids - old_ids)} cell(s): {listed(new_ids - old_ids)}")
+    lines.append("Pass --force-new-cells to set the removed cells' rows apart (kept in the store's retired_results "
+                 "table, left out of reports) and run the new cells, or choose another --out.")
+    return "\n".join(lines)
 
 
 def resolve_assignment(entry: AssignmentEntry, method: MethodEntry, *, base_dir: str | Path,
@@ -406,27 +475,48 @@ async def run_sweep(
     *,
     out: str | Path,
     resume: bool = False,
+    force_new_cells: bool = False,
     pool: Any = None,
     models_file: str | None = None,
     max_tokens: int | None = None,
     cache_path: str | None = None,
     progress: bool = True,
 ) -> SweepSummary:
-    """Run every pending (cell, task) of the grid; commit each row as it finishes."""
+    """Run every pending (cell, task) of the grid; commit each row as it finishes. Holds `out`
+    exclusively for the whole run (`BusyError` when another process does)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out):
+        return await _run_sweep(sweep, out=out, resume=resume, force_new_cells=force_new_cells, pool=pool,
+                                models_file=models_file, max_tokens=max_tokens, cache_path=cache_path,
+                                progress=progress)
+
+
+async def _run_sweep(sweep: Sweep, *, out: Path, resume: bool, force_new_cells: bool, pool: Any,
+                     models_file: str | None, max_tokens: int | None, cache_path: str | None,
+                     progress: bool) -> SweepSummary:
     store = ResultStore(out / "results.sqlite")
     if store.count() and not resume:
         raise ConfigError(f"{out}/results.sqlite already holds {store.count()} rows: "
                           "pass --resume to continue it, or choose another --out")
+    cells = cells_of(sweep, max_tokens)
+    stored = store.cells()
+    if {c["cell_id"] for c in stored} != {c.cell_id for c in cells} and store.count():
+        if not force_new_cells:
+            raise ConfigError(grid_diff(store, stored, cells, sweep, max_tokens))
+        gone = {c["cell_id"] for c in stored} - {c.cell_id for c in cells}
+        retired = store.retire(gone)
+        history = store.get_meta("sweep_history") or []
+        store.set_meta("sweep_history", [*history, {"sweep": store.get_meta("sweep"), "retired_cells": sorted(gone),
+                                                    "retired_rows": retired, "at": time.time()}])
+        log.warning("grid changed: rows of removed cells set apart", out=str(out), cells=len(gone), rows=retired)
     store.set_meta("sweep", json.loads(sweep.model_dump_json()))
+    store.set_meta("grid", _grid_definition(sweep, max_tokens))
     pool = pool or _pool_for(sweep, out, models_file, max_tokens, cache_path)
     for a in sweep.assignments:
         for alias in [a.model, *[x for v in a.roles.values() for x in (v if isinstance(v, list) else [v])]]:
             if alias:
                 pool.resolve(alias)
 
-    cells = cells_of(sweep)
     _resolve_computed(cells, sweep, store, pool, resume)
     work: list[tuple[Cell, Any, Task]] = []
     task_cache: dict[tuple[str, int], list[Task]] = {}
@@ -439,10 +529,7 @@ async def run_sweep(
             task_cache[key] = cell.dataset.load(key[1], Path(sweep.base_dir))
         tasks = task_cache[key]
         method = _method_for(cell)
-        store.add_cell({"cell_id": cell.cell_id, "sweep": sweep.name, "method": cell.method.method,
-                        "method_label": cell.method.name, "method_params": cell.method.params,
-                        "assignment": cell.assignment.name, "roles": cell.assignment.roles,
-                        "dataset": cell.dataset.name, "seed": cell.seed, "n_tasks": len(tasks)})
+        store.add_cell(_cell_record(cell, sweep.name, len(tasks)))
         per_cell[cell.cell_id] = 0
         for task in tasks:
             if (cell.cell_id, task.id) in done:
@@ -457,6 +544,12 @@ async def run_sweep(
                             progress=progress)
     return SweepSummary(out=str(out), cells=len(cells), tasks=sum(len(v) for v in task_cache.values()),
                         ran=len(work), skipped=skipped, failed=failed, elapsed_s=time.perf_counter() - start)
+
+
+def _cell_record(cell: Cell, sweep: str, n_tasks: int) -> dict[str, Any]:
+    return {"cell_id": cell.cell_id, "sweep": sweep, "method": cell.method.method, "method_label": cell.method.name,
+            "method_params": cell.method.params, "assignment": cell.assignment.name, "roles": cell.assignment.roles,
+            "dataset": cell.dataset.name, "seed": cell.seed, "n_tasks": n_tasks, "definition": cell.definition}
 
 
 async def _execute(store: ResultStore, pool: Any, work: list[tuple[Cell, Any, Task]], per_cell: dict[str, int], *,
@@ -531,22 +624,20 @@ async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str,
 
 async def run_workflow_on_dataset(workflow: Any, method: Any, pool: Any, *, dataset: str, limit: int | None,
                                   seed: int, out: Path, concurrency: int) -> SweepSummary:
-    """`maslab run WORKFLOW --dataset D`: a one-cell sweep of the workflow's system."""
+    """`maslab run WORKFLOW --dataset D`: a one-cell sweep of the workflow's system (in a new folder)."""
     entry = DatasetEntry(name=Path(dataset).stem if Path(dataset).suffix else dataset,
                          path=dataset if Path(dataset).suffix else None, limit=limit)
     profile = getattr(getattr(method, "config", None), "profile", None)  # recorded for the report's deviations
     m = MethodEntry(method=getattr(method, "name", "graph"), label=workflow.name, profile=profile)
-    cell = Cell(cell_id=f"{workflow.name}|default|{entry.name}|seed={seed}", method=m,
-                assignment=AssignmentEntry(name="default"), dataset=entry, seed=seed)
+    cell = make_cell(m, AssignmentEntry(name="default"), entry, seed, pool.overrides.get("max_tokens"))
     sweep = Sweep(name=workflow.name, methods=[m], datasets=[entry], seeds=[seed], concurrency=concurrency)
-    store = ResultStore(out / "results.sqlite")
-    store.set_meta("sweep", json.loads(sweep.model_dump_json()))
-    tasks = entry.load(seed, Path.cwd())
-    store.add_cell({"cell_id": cell.cell_id, "sweep": sweep.name, "method": m.method, "method_label": m.name,
-                    "method_params": m.params, "assignment": "default", "roles": {}, "dataset": entry.name,
-                    "seed": seed, "n_tasks": len(tasks)})
-    start = time.perf_counter()
-    failed = await _execute(store, pool, [(cell, method, t) for t in tasks], {cell.cell_id: len(tasks)},
-                            sweep=sweep.name, out=out, concurrency=concurrency, attempts={}, progress=True)
+    with exclusive(out):
+        store = ResultStore(out / "results.sqlite")
+        store.set_meta("sweep", json.loads(sweep.model_dump_json()))
+        tasks = entry.load(seed, Path.cwd())
+        store.add_cell(_cell_record(cell, sweep.name, len(tasks)))
+        start = time.perf_counter()
+        failed = await _execute(store, pool, [(cell, method, t) for t in tasks], {cell.cell_id: len(tasks)},
+                                sweep=sweep.name, out=out, concurrency=concurrency, attempts={}, progress=True)
     return SweepSummary(out=str(out), cells=1, tasks=len(tasks), ran=len(tasks), skipped=0, failed=failed,
                         elapsed_s=time.perf_counter() - start)

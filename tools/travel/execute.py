@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import stat
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -107,24 +106,20 @@ def _resolve_kb(kb_path: str | Path | None) -> Path:
 
 
 def _sandbox_can_read(path: Path) -> bool:
-    """Heuristic: the sandbox sees the real file system read-only, except a private /tmp, and runs
-    as an unprivileged user, so the file must be world-readable in world-traversable directories."""
-    tmp_roots = {Path("/tmp").resolve(), Path(tempfile.gettempdir()).resolve()}
-    if any(path.is_relative_to(t) for t in tmp_roots):
-        return False
+    """Whether the sandbox's user may read the file once it is made visible (root's sandboxes run as
+    `nobody`, so: world-readable)."""
     try:
-        if not path.stat().st_mode & stat.S_IROTH:
-            return False
-        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+        return bool(path.stat().st_mode & stat.S_IROTH)
     except OSError:
         return False
 
 
-def _kb_files(kb: Path) -> tuple[dict[str, str | bytes], str]:
-    """The KB travels into the work dir when small or not visible from the sandbox; else it is opened in place."""
+def _kb_files(kb: Path) -> tuple[dict[str, str | bytes], str, list[str]]:
+    """The KB travels into the work dir when small or not readable by the sandbox's user; else the
+    sandbox sees it in place, read-only. Returns (work-dir files, path in the sandbox, read-only paths)."""
     if kb.stat().st_size <= KB_SHIP_LIMIT or not _sandbox_can_read(kb):
-        return {_KB_NAME: kb.read_bytes()}, _KB_NAME
-    return {}, str(kb)
+        return {_KB_NAME: kb.read_bytes()}, _KB_NAME, []
+    return {}, str(kb), [str(kb)]
 
 
 def _from_data(data: dict[str, Any], common: dict[str, Any]) -> ExecutionResult:
@@ -174,9 +169,10 @@ async def aexecute_plan(code: str, cache: ToolCache | dict[str, Any] | str | Non
     from maslab.sandbox import arun_python
 
     before = _as_cache(cache)
-    files, kb_in_child = _kb_files(_resolve_kb(kb_path))
+    files, kb_in_child, visible = _kb_files(_resolve_kb(kb_path))
     files[INPUT_FILE] = json.dumps({"plan": code, "cache": before.to_dict(), "kb_path": kb_in_child})
-    sb = await arun_python(_RUNNER, timeout=timeout, memory_mb=memory_mb, files=files, return_files=[RESULT_FILE])
+    sb = await arun_python(_RUNNER, timeout=timeout, memory_mb=memory_mb, files=files, return_files=[RESULT_FILE],
+                           read_only=visible)
     data = _read(sb)
     common = dict(stdout=sb.stdout, stderr=sb.stderr, isolation=sb.isolation, duration_s=sb.duration_s)
     res = _from_data(data, common) if isinstance(data, dict) else _failure(sb, before)
@@ -206,11 +202,11 @@ async def aexecute_plans(jobs: Sequence[tuple[str, ToolCache | dict[str, Any] | 
         return []
     befores = [_as_cache(c) for _, c in jobs]
     kb = _resolve_kb(kb_path)
-    files, kb_in_child = _kb_files(kb)
+    files, kb_in_child, visible = _kb_files(kb)
     files[INPUT_FILE] = json.dumps({"kb_path": kb_in_child, "jobs": [
         {"plan": code, "cache": b.to_dict()} for (code, _), b in zip(jobs, befores, strict=True)]})
     sb = await arun_python(_RUNNER, timeout=timeout * len(jobs), memory_mb=memory_mb, files=files,
-                           return_files=[RESULT_FILE])
+                           return_files=[RESULT_FILE], read_only=visible)
     data = _read(sb)
     if isinstance(data, dict) and len(data.get("results", [])) == len(jobs):
         common = dict(stderr=sb.stderr, isolation=sb.isolation, duration_s=sb.duration_s / len(jobs))
