@@ -10,6 +10,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# Files whose tests start or count llama.cpp server processes (real or fake): they share one worker with
+# the embedded-model tests, so a `pgrep llama_cpp.server` before/after never sees another test's server.
+LLAMA_FILES = {"test_serve.py", "test_integration.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`, set in pyproject.toml) every test that talks to the embedded
+    model runs on one worker: one llama.cpp server per session (it uses one core), the rest of the suite on
+    the other worker. Without xdist the marker is inert."""
+    for item in items:
+        if (item.get_closest_marker("integration") or item.path.name in LLAMA_FILES
+                or {"embedded_server", "embedded_pool", "embedded_models_file"} & set(item.fixturenames)):
+            item.add_marker(pytest.mark.xdist_group("embedded"))
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -120,7 +120,7 @@ class DatasetEntry(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)  # a generator's own options (e.g. sizes)
 
     def load(self, seed: int, base: Path) -> list[Task]:
-        from maslab.bench.datasets import load_dataset
+        from maslab.bench.datasets import list_datasets, load_dataset
 
         options: dict[str, Any] = {"seed": self.seed if self.seed is not None else seed}
         if self.limit is not None:
@@ -132,7 +132,7 @@ class DatasetEntry(BaseModel):
         path = Path(self.path).expanduser() if self.path else None
         if path is not None and not path.is_absolute():
             path = (base / path).resolve()
-        if self.name in ("gsm8k", "aqua", "humaneval") and self.format is None:
+        if self.format is None and self.name.strip().lower() in list_datasets():  # a registered file dataset
             return load_dataset(self.name, path=path, **options)
         if path is None:
             return load_dataset(self.name, **options)

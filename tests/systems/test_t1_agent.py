@@ -335,7 +335,7 @@ async def test_hostile_plans_are_stopped_and_the_dialogue_goes_on(tasks9, tmp_pa
              (d.id, users[2]): "blob = bytearray(4 * 1024 ** 3)\nblob[-1] = 1"}
     pool = ModelPool.scripted(Script([task], plant), "smol")
     start = time.perf_counter()
-    (sol, score), = await solve_all([task], pool, n_examples=0, timeout=2.0)
+    (sol, score), = await solve_all([task], pool, n_examples=0, timeout=8.0)  # loaded CI: imports take >2 s
     assert time.perf_counter() - start < 60
     assert canary.read_text() == "still here"
     recs = T1Answer.model_validate(sol.metadata["t1"]).turns
