@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 
 from maslab.answers import solution_verdict
 from maslab.graph import END, START, gather, loop_edge, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 from maslab.trace import get_logger
 
@@ -89,17 +89,40 @@ def exactly(ideas: list[str], n: int) -> list[str]:
 
 
 class Config(MethodConfig):
-    direct_solvers: int = Field(default=3, ge=0, description="solvers whose solutions go straight to the aggregator "
+    direct_solvers: int = Field(default=3, ge=0, json_schema_extra={"count": True}, description="solvers whose solutions go straight to the aggregator "
                                 "(the reference's cnt_d_agents)")
-    revised_solvers: int = Field(default=1, ge=0, description="solvers whose solutions go through the "
+    revised_solvers: int = Field(default=1, ge=0, json_schema_extra={"count": True}, description="solvers whose solutions go through the "
                                  "evaluate/revise loop (cnt_e_agents)")
-    max_revise_rounds: int = Field(default=3, ge=1, description="evaluate/revise rounds per revised solution")
+    max_revise_rounds: int = Field(default=3, ge=1, json_schema_extra={"count": True},
+                                   description="evaluate/revise rounds per revised solution")
 
     @model_validator(mode="after")
     def _some_solver(self) -> Config:
         if self.direct_solvers + self.revised_solvers < 1:
             raise ValueError("x_mas_proto needs at least one solver (direct_solvers + revised_solvers >= 1)")
         return self
+
+
+DEVIATIONS = (
+    Deviation(what="Each revision revises the latest solution", why="the reference restarts every revision from the "
+              "solver's first output (a bug; the spec's fix)", kind="bug"),
+    Deviation(what="A planner giving other than n ideas does not fail: missing ideas are filled with 'Solve the "
+                   "problem directly.' (a warning is logged), extra ones dropped",
+              why="the reference hits an undefined variable (a bug); filling and keeping the first n are ours",
+              calls="the run completes where the reference fails", kind="bug"),
+    Deviation(what="An idea is the whole numbered item, every sentence and line of it",
+              why="the reference's regex cuts each idea at its first period (a bug)", kind="bug"),
+    Deviation(what="The solvers, and the evaluations and revisions of several revised solutions, run concurrently; "
+                   "the reference calls them one after another", why="wall time: the calls are independent, so the "
+                   "results are the same", kind="choice"),
+    Deviation(what="The prompts ask what the reference's ask, in the same order, in maslab's words",
+              why="the reference repository has no licence", kind="wording"),
+    Deviation(what="Every call is capped at the configured max_tokens (2048 by default)",
+              why="the reference ignores its --model_max_tokens flag and sends 2048 for model names containing "
+                  "'7b', 8192 otherwise (a bug)", kind="bug"),
+    Deviation(what="Reasoning traces are stripped per alias (the models file's strip_reasoning); the reference "
+                   "strips per model family name", why="the spec (§2: a property of the alias)", kind="spec"),
+)
 
 
 class State(TypedDict, total=False):
@@ -125,6 +148,9 @@ class XMASProto(Method[Config]):
     functions = {"planner": "plan", "solver": "qa", "evaluator": "evaluate", "reviser": "revise",
                  "aggregator": "aggregate"}
     Config = Config
+    reference = ("X-MAS-Proto in MASWorks/X-MAS, XMAS_methods/xmasp (cnt_d_agents 3, cnt_e_agents 1, "
+                 "max_revise_rounds 3; the spec names no commit), arXiv 2505.16997")
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config

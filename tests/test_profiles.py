@@ -18,12 +18,34 @@ from maslab.bench.store import ResultRow, ResultStore
 from maslab.bench.sweep import load_sweep
 from maslab.cli import main
 from maslab.errors import ConfigError
-from maslab.method import PROFILES, Deviation, deviations_of, list_methods, load_method, reference_variant
+from maslab.method import (
+    CALL_COUNTS,
+    COUNT_LIMIT,
+    PROFILES,
+    Deviation,
+    deviations_of,
+    list_methods,
+    load_method,
+    reference_variant,
+)
 from maslab.task import Task
 from maslab.workflow import load_workflow
 
 THIRTEEN = ("vanilla", "cot", "self_consistency", "llm_debate", "mad", "self_refine", "reflexion", "agentverse",
             "dylan", "macnet", "mixture_of_agents", "camel", "mav")
+# Systems that truly match their reference, and why (an empty deviation list must be a finding, not an omission).
+MATCH_THEIR_REFERENCE = {
+    "vanilla": "one call with the raw query at MASLab's temperature 0.5 and max_tokens 2048 (issue 11: exact)",
+    "cot": "MASLab's step-by-step suffix, one call at its sampling defaults (issue 11: exact)",
+}
+# Config fields outside CALL_COUNTS that multiply model calls, marked json_schema_extra={"count": True}.
+MARKED_COUNTS = {
+    "blueprint": {"contract_retries"}, "ktr_knapsack": {"contract_retries"}, "ktr_assignment": {"contract_retries"},
+    "manalyzer": {"paper_search_num", "keep_top", "extract_n", "max_check_num", "analyst_regenerations",
+                  "contract_retries"},
+    "spatial_agent": {"max_attempts"}, "x_mas_proto": {"direct_solvers", "revised_solvers", "max_revise_rounds"},
+    "xmas_bench": {"max_roles"},
+}
 
 
 # --------------------------------------------------------------------------- the mechanism
@@ -65,11 +87,69 @@ def test_every_baseline_names_its_reference_and_declares_its_deviations(name: st
     assert ("MASLab 74265c7" in cls.reference) == maslab_ported
 
 
-@pytest.mark.parametrize("name", (*THIRTEEN, "avengers"))
+@pytest.mark.parametrize("name", sorted(list_methods()))
+def test_every_system_names_its_reference_and_declares_its_deviations(name: str):
+    """Every registered system says what its reference profile reproduces and lists how it differs; a system
+    with no deviation is one whose match with its reference was measured (MATCH_THEIR_REFERENCE, with why)."""
+    cls = list_methods()[name]
+    assert cls.reference.strip(), f"{name}: Method.reference is empty"
+    if name in MATCH_THEIR_REFERENCE:
+        assert cls.deviations == (), f"{name} now declares deviations: drop it from MATCH_THEIR_REFERENCE"
+    else:
+        assert cls.deviations, f"{name} declares no deviation from {cls.reference!r}"
+    for d in cls.deviations:
+        assert isinstance(d, Deviation) and d.what.strip() and d.why.strip(), (name, d)
+        assert set(d.profiles) <= set(cls.Config.profiles), (name, d.what)
+
+
+def test_systems_without_released_code_say_paper_only():
+    for name in ("ktr_knapsack", "ktr_assignment", "blueprint"):
+        reference = list_methods()[name].reference
+        assert "arXiv 2505.16979" in reference and "paper only" in reference, name
+        assert any(d.kind == "missing" and "reconstructed" in d.why for d in deviations_of(name)), name
+
+
+def _counts(cls: type) -> set[str]:
+    return {f for f, info in cls.Config.model_fields.items()
+            if f in CALL_COUNTS or (isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("count"))}
+
+
+@pytest.mark.parametrize("name", sorted(MARKED_COUNTS))
+def test_call_multiplying_fields_are_bounded(name: str):
+    """The marked counts are bounded at COUNT_LIMIT, and both profiles stay within it."""
+    cls = list_methods()[name]
+    counts = _counts(cls)
+    assert MARKED_COUNTS[name] <= counts, MARKED_COUNTS[name] - counts
+    for profile in PROFILES:
+        config = cls.Config(profile=profile)
+        assert all(getattr(config, f) is None or getattr(config, f) <= COUNT_LIMIT for f in counts), (name, profile)
+    for field in MARKED_COUNTS[name]:
+        with pytest.raises(ValueError, match=f"{field}={COUNT_LIMIT + 1} is above the maximum of {COUNT_LIMIT}"):
+            cls.Config(**{field: COUNT_LIMIT + 1})
+
+
+def test_a_blueprint_leafs_self_check_rounds_are_bounded():
+    assert load_method("ktr_knapsack", augmentation={"Trimmer": f"self_check({COUNT_LIMIT})"})
+    with pytest.raises(ConfigError, match=f"augmentation.Trimmer self_check={COUNT_LIMIT + 1} is above the maximum"):
+        load_method("ktr_knapsack", augmentation={"Trimmer": f"self_check({COUNT_LIMIT + 1})"})
+
+
+def test_t1_agents_reference_profile_is_the_papers_single_shot_loop():
+    ref, default = load_method("t1_agent", profile="reference").config, load_method("t1_agent").config
+    assert (ref.repair_rounds, ref.max_tokens, ref.temperature) == (0, 4000, 0.1)
+    assert (default.repair_rounds, default.max_tokens, default.temperature) == (1, 1024, 0.1)
+    default_only = [d.what for d in deviations_of("t1_agent", "default") if "reference" not in d.profiles]
+    assert len(default_only) == 2 and any("repair_rounds 1" in w for w in default_only)
+    assert any(w.startswith("max_tokens 1024") for w in default_only)
+
+
+@pytest.mark.parametrize("name", sorted(list_methods()))
 def test_every_reference_profile_builds_a_drawable_graph(name: str):
     from maslab.drawing import to_mermaid
 
-    assert "__start__" in to_mermaid(load_method(name, profile="reference"))
+    params = {"blueprint": str(Path(__file__).resolve().parents[1] / "examples" / "average_blueprint.py") + ":protocol",
+              "leaves": {"adder": {"contract": "ADD"}, "divider": {"contract": "DIVIDE"}}} if name == "blueprint" else {}
+    assert "__start__" in to_mermaid(load_method(name, profile="reference", **params))
 
 
 def test_deviations_of_filters_by_profile():
@@ -177,7 +257,7 @@ def test_methods_deviations_lists_dylans(capsys, monkeypatch):
     assert "macnet" not in out
     assert main(["methods", "--deviations"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in (*THIRTEEN, "avengers"))
+    assert all(name in out for name in list_methods())
     assert main(["methods", "--deviations", "dylann"]) == 2
     assert "did you mean dylan" in capsys.readouterr().err
 

@@ -97,7 +97,7 @@ from maslab.agents.manalyzer.review import PaperScore, review_papers, select_pap
 from maslab.agents.manalyzer.rundir import STAGES, RunDir, Stage
 from maslab.errors import ConfigError, MaslabError
 from maslab.graph import chain, gather, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 from maslab.tools.papers import LocalCorpus, PaperRecord, PaperSource, ParsedPaper
 from maslab.trace import current_recorder, get_logger
@@ -117,28 +117,79 @@ class Config(MethodConfig):
     corpus: str | None = Field(default=None, json_schema_extra={"path": True},
                                description="directory of parsed papers searched offline (BM25 + RRF)")
     embedding: bool = Field(default=True, description="fuse BM25 with a TF-IDF+SVD embedding (reciprocal rank)")
-    paper_search_num: int = Field(default=2, ge=0, description="hits per keyword group (web UI 2, main.py 1)")
+    paper_search_num: int = Field(default=2, ge=0, json_schema_extra={"count": True},
+                                  description="hits per keyword group (web UI 2, main.py 1)")
     titles: list[str] = Field(default_factory=list, description="papers to add by title (top-1 hit)")
     dois: list[str] = Field(default_factory=list, description="papers to add by DOI")
-    keep_top: int = Field(default=10, ge=1, description="N: keep papers scoring at least the N-th best score")
+    keep_top: int = Field(default=10, ge=1, json_schema_extra={"count": True},
+                          description="N: keep papers scoring at least the N-th best score")
     review_batch_size: int = Field(default=20, ge=1, description="papers per comparative-review call")
     first_level_threshold: float = Field(default=0.5, ge=0, le=1)
-    extract_n: int = Field(default=5, ge=1, description="level-2 samples (the longest table is kept)")
+    extract_n: int = Field(default=5, ge=1, json_schema_extra={"count": True},
+                           description="level-2 samples (the longest table is kept)")
     extract_temperature: float = Field(default=0.9, ge=0)
     check_threshold: int = Field(default=6, ge=1, le=10, description="checker Overall Score to accept")
-    max_check_num: int = Field(default=2, ge=0)
+    max_check_num: int = Field(default=2, ge=0, json_schema_extra={"count": True})
     normalize: Literal["llm", "rules"] = Field(default="llm", description="number normaliser: the merger LLM or rules")
     normalize_batch_size: int = Field(default=20, ge=1)
     effect: EffectConfig | None = Field(default=None, description="effect measure and columns for the statistics")
-    analyst_regenerations: int = Field(default=3, ge=0, description="new code after a failing attempt")
+    analyst_regenerations: int = Field(default=3, ge=0, json_schema_extra={"count": True},
+                                       description="new code after a failing attempt")
     analyst_timeout: float = Field(default=60.0, gt=0, description="sandbox seconds per analyst attempt")
     analyst_memory_mb: int = Field(default=2048, ge=256)
-    contract_retries: int = Field(default=1, ge=0, description="re-asks after a reply breaks the call contract")
+    contract_retries: int = Field(default=1, ge=0, json_schema_extra={"count": True},
+                                  description="re-asks after a reply breaks the call contract")
     out_dir: str = Field(default="runs/manalyzer", description="new runs go to OUT_DIR/<field>/<time>-<task>")
     run_dir: str | None = Field(default=None, description="this run's directory (required to resume)")
     from_stage: Stage | None = Field(default=None, description=f"resume: recompute from this stage ({', '.join(STAGES)})")
     temperature: float | None = 0.0
     max_tokens: int | None = 4096
+
+
+DEVIATIONS = (
+    Deviation(what="The prompts ask what the reference's ask, in the same order and output formats, in maslab's "
+                   "words", why="the reference repository (black-yt/Manalyzer) has no licence and the paper publishes "
+                   "no prompt text", kind="wording"),
+    Deviation(what="Papers are searched offline: BM25 fused with a TF-IDF+SVD embedding by reciprocal rank over a "
+                   "local corpus of parsed papers (a stand-in), or any PaperSource; the reference queries arXiv or "
+                   "Crossref, downloads PDFs and fetches DOIs from Sci-Hub mirrors",
+              why="the spec: no network at run time, never Sci-Hub", kind="spec"),
+    Deviation(what="Papers come already parsed (MinerU's full.md and content list, shipped with the corpus); the "
+                   "reference calls the MinerU cloud API", why="the spec's offline fixtures", kind="spec"),
+    Deviation(what="When the keyword proposal fails, the topic itself is the one search query",
+              why="ours: the reference has nothing to search then", kind="choice"),
+    Deviation(what="A reply that breaks the call contract goes back to the model with what was wrong, then raises a "
+                   "typed ContractError recorded as a failure of its stage; the reference re-asks blindly (max_try 1) "
+                   "and returns None", why="the spec (pydantic checks, a typed error instead of None)",
+              calls="the same (contract_retries 1 = max_try 1)", kind="spec"),
+    Deviation(what="A paper whose review failed scores 0 and the run goes on", why="ours: the reference raises and "
+              "stops the run", calls="the run continues where the reference stops", kind="choice"),
+    Deviation(what="The reference's quirks are not reproduced: sections joined with a literal '/n', a failed section "
+                   "value read as 10, failed extractions merged as the string 'None'; every failure is recorded and "
+                   "counted", why="reference defects the spec drops", kind="bug"),
+    Deviation(what="Without a vision alias for table_processor, the content list's own tables and captions are used "
+                   "instead of converting the crops (the trace says so)", why="ours: an offline run without a "
+                   "vision model", calls="no conversion calls without a vision alias", kind="choice"),
+    Deviation(what="The template's example rows decide which columns are numeric", why="ours: the reference leaves "
+              "that to the normalising LLM", kind="choice"),
+    Deviation(what="`normalize: rules` normalises numbers deterministically instead of the merger LLM",
+              why="ours: a checkable alternative, off by default", profiles=(),
+              calls="-⌈rows/20⌉ when chosen", kind="choice"),
+    Deviation(what="The optional per-section value scoring with a knapsack under 10,000 characters is not implemented",
+              why="off in the reference", kind="missing"),
+    Deviation(what="A statistics step computes effect sizes, fixed-effect and DerSimonian–Laird pooling, Q, τ², I² "
+                   "and forest and funnel plots; the reference computes none", why="the spec (§2, labelled as ours)",
+              calls="none (computed, not a model call)", kind="spec"),
+    Deviation(what="The analyst's code runs in the sandbox (a subprocess with a timeout and memory limit); the "
+                   "reference runs it in-process", why="the spec: model-written code never runs in the main process",
+              kind="spec"),
+    Deviation(what="The report is assembled by maslab: computed statistics and plots first, the pipeline record with "
+                   "every failure, then the reporter's discussion labelled as LLM-written; the reference's reporter "
+                   "writes the whole report and is asked for statistics nothing computes",
+              why="the spec (the report must quote computed numbers)", kind="spec"),
+    Deviation(what="Per-call time limits are the models file's endpoint timeout, concurrency the pool's; the "
+                   "reference sets 300 s and 40 threads", why="maslab's model pool owns them", kind="choice"),
+)
 
 
 class Inputs(BaseModel):
@@ -198,6 +249,9 @@ class Manalyzer(Method[Config]):
                "checker, merge, statistics (FE/DL, forest plot), sandboxed analyst, report.")
     roles = ROLES
     Config = Config
+    reference = ("black-yt/Manalyzer with structai's safe_api (the spec names no commit), arXiv 2505.20310; its "
+                 "defaults are maslab's (temperature 0, 4,096 tokens, extractor samples at 0.9, analyst at 0.8)")
+    deviations = DEVIATIONS
 
     def __init__(self, config: Config | None = None, source: PaperSource | None = None) -> None:
         super().__init__(config)

@@ -86,7 +86,7 @@ from maslab.answers import extract_tag
 from maslab.errors import ModelCallError
 from maslab.graph import END, START, loop_edge, state_graph
 from maslab.messages import ImagePart, Message, TextPart
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 from maslab.tools.spatial.toolbox import BACKENDS
 from maslab.tools.spatial.workspace import Workspace
@@ -100,7 +100,8 @@ __all__ = ["Config", "SpatialAgent"]
 class Config(MethodConfig):
     paradigm: Literal["react", "plan_execute"] = Field(default="react", description="ReAct or Plan-Execute")
     max_turns: int = Field(default=10, ge=1, description="ReAct observer turns before the forced summary")
-    max_attempts: int = Field(default=3, ge=1, description="Plan-Execute attempts before the plain-model fallback")
+    max_attempts: int = Field(default=3, ge=1, json_schema_extra={"count": True},
+                              description="Plan-Execute attempts before the plain-model fallback")
     tool_detail: Literal["full", "signatures"] = Field(
         default="full", description="toolbox in prompts: the paper's full entries, or one signature line per tool")
     demos: int = Field(default=4, ge=0, le=4, description="ReAct demos in the observer prompt (the paper: 4)")
@@ -108,6 +109,39 @@ class Config(MethodConfig):
                                    description="folder for generated images (default: the system temp folder)")
     temperature: float | None = Field(default=0.0, description="sampling temperature (the paper: 0)")
     max_tokens: int | None = Field(default=4096, description="completion-token cap per call (the paper: 4096)")
+
+
+DEVIATIONS = (
+    Deviation(what="Detection, counting, masks, optical flow and camera pose run on classical stand-ins (HSV "
+                   "components, HOG people, Haar faces; OpenCV DIS flow; SIFT + essential matrix) instead of "
+                   "Rex-Omni, SAM2, RAFT and VGGT; every result is labelled stand-in",
+              why="offline, without the paper's models (the spec's stand-ins; the tool code was never released)",
+              kind="choice"),
+    Deviation(what="Metric depth, 3-D boxes, orientation and intrinsics are oracles read from the image's fixture "
+                   "metadata instead of Depth-Anything-V2, DetAny3D, OrientAnything and MapAnything; every result is "
+                   "labelled oracle", why="no classical method exists offline (the spec's oracles)", kind="choice"),
+    Deviation(what="Plan-Execute (planner, run every call, executor, summarizer, 3 attempts, plain-model fallback) is "
+                   "rebuilt from the paper's description and prompts", why="its code was never released "
+                   "(reconstructed)", calls="3 per attempt + 1 fallback", kind="missing"),
+    Deviation(what="Generated images are numbered after the inputs", why="the scaffold starts the counter at 1, so a "
+              "generated image's id can collide with an input's (a bug)", kind="bug"),
+    Deviation(what="Every argument string 'image-N' is resolved, inside lists and under `images` too, and a tool "
+                   "taking `image` called with `images` gets them as `image`", why="the scaffold resolves only "
+                   "image / other_images, yet a published demo passes `images` (a bug)", kind="bug"),
+    Deviation(what="The parse-error feedback and the request line are worded by maslab (same content and order)",
+              why="they exist only in the scaffold's code, whose licence does not let us copy it", kind="wording"),
+    Deviation(what="A role whose model cannot see images gets the same prompts with a note that only the tools see "
+                   "them, and the tools' textual observations", why="ours: text-only cores", kind="choice"),
+    Deviation(what="An observer call that fails for good (e.g. a context overflow) ends the loop and goes to the "
+                   "summarizer", why="ours: the spec leaves it open; the turns so "
+              "far still give an answer",
+              calls="fewer observer turns than max_turns", kind="choice"),
+    Deviation(what="Observations cut lists beyond 20 items (the full result stays in the record); generated images go "
+                   "to a fresh folder per run", why="ours: context windows, and runs of one task must not overwrite "
+                   "each other", kind="choice"),
+    Deviation(what="`tool_detail: signatures` and `demos` < 4 shrink the observer prompt",
+              why="ours: small context windows; off by default", profiles=(), kind="choice"),
+)
 
 
 class State(TypedDict, total=False):
@@ -142,6 +176,10 @@ class SpatialAgent(Method[Config]):
     summary = "SpatialAgent: a multimodal core calls perception/geometry tools (ReAct or Plan-Execute) on spatial questions."
     roles = ("observer", "summarizer", "planner", "executor", "solver", "thinker")
     Config = Config
+    reference = ("SpatialAgent, arXiv 2505.17012 v3 (prompts Appendix B.3, tools B.4; temperature 0, 4,096 tokens, "
+                 "10 ReAct turns, 3 Plan-Execute attempts) and the released scaffold haoningwu3639/SpatialScore "
+                 "(ReAct loop, parser, executor; the spec names no commit)")
+    deviations = DEVIATIONS
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)

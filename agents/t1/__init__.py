@@ -85,7 +85,7 @@ from maslab.agents.t1.prompt import PromptExample, build_prompt, default_example
 from maslab.errors import MaslabError
 from maslab.graph import END, START, loop_edge, state_graph
 from maslab.messages import Message
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 from maslab.tools.travel.analysis import is_noop, parse_reply, plan_graph_data
 from maslab.tools.travel.cache import ToolCache
@@ -143,6 +143,8 @@ def _examples(n: int, seed: int, kb_path: str) -> tuple[PromptExample, ...]:
 
 
 class Config(MethodConfig):
+    profiles = {"default": {}, "reference": {"max_tokens": 4000, "repair_rounds": 0}}  # the paper's single-shot loop
+
     cache_mode: Literal["gold", "rollout"] = Field(
         default="gold", description="each turn starts from the gold cache (gold) or the agent's own (rollout)")
     n_examples: int = Field(default=5, ge=0, description="few-shot examples from train-split dialogues")
@@ -157,6 +159,39 @@ class Config(MethodConfig):
     max_turns: int = Field(default=50, ge=1, description="most user turns planned per dialogue (loop bound)")
     temperature: float | None = Field(default=0.1, description="sampling temperature (the paper: 0.1)")
     max_tokens: int | None = Field(default=1024, description="completion-token cap per call (the paper: 4000)")
+
+
+DEVIATIONS = (
+    Deviation(what="Tool signatures (pydantic-validated) and the prompt's tool-config block are maslab's",
+              why="the paper does not publish them and the repository's originals are not imported (spec §3), so "
+                  "cache exact match is not comparable with the paper's", kind="missing"),
+    Deviation(what="The cache summary is maslab's rule-based line per entry (`key: tool(param=value, …) → n rows`)",
+              why="the paper's summary function is unpublished (spec §4)", kind="missing"),
+    Deviation(what="The prompt's sections follow the paper; the system role and instructions are worded by maslab",
+              why="the paper paraphrases its instructions", kind="wording"),
+    Deviation(what="Dialogues, gold code, gold caches and the knowledge base come from maslab's seeded generator (the "
+                   "paper's domains, templates and distributions; labelled synthetic), and the few-shot examples "
+                   "from its train split; not the released T1 dataset",
+              why="a synthetic stand-in: nothing is downloaded at run time and the dataset is not shipped",
+              kind="choice"),
+    Deviation(what="A failed plan's result (e.g. the ValidationError) goes back to the planner, which may rewrite it "
+                   "once (repair_rounds 1); the paper plans each turn once", why="the spec's \"returns a "
+                   "ValidationError result to the model\" (ours: how)", profiles=("default",),
+              calls="+1 per failed plan", kind="spec"),
+    Deviation(what="max_tokens 1024; the paper allows 4000", why="ours: a plan with its reasoning rarely needs more "
+              "than a few hundred tokens", profiles=("default",), kind="choice"),
+    Deviation(what="top-k (10 in the paper) is not sent; the server's default applies",
+              why="not every OpenAI-compatible server accepts it", kind="choice"),
+    Deviation(what="Five few-shot examples (n_examples 5, drawn with the run's seed); v2 of the paper uses 13",
+              why="the paper found a plateau after 5 shots on flights", kind="choice"),
+    Deviation(what="Each turn starts from the gold cache of the previous one (cache_mode: gold); rollout carries the "
+                   "agent's own", why="the turn chaining is unpublished (spec §4, our design)", kind="missing"),
+    Deviation(what="A failed model call (e.g. a prompt beyond the context window) is that turn's empty prediction "
+                   "and the dialogue goes on", why="ours: one turn's failure must not lose the dialogue",
+              kind="choice"),
+    Deviation(what="`tools: dialogue` and `tool_detail: signatures` shrink the prompt for small context windows",
+              why="ours; off by default", profiles=(), kind="choice"),
+)
 
 
 class State(TypedDict, total=False):
@@ -182,6 +217,9 @@ class T1Agent(Method[Config]):
     roles = ("planner",)
     functions = {"planner": "plan"}
     Config = Config
+    reference = ("T1-Agent, arXiv 2505.16986 (few-shot planning, temperature 0.1, ≤ 4,000 new tokens, one plan per "
+                 "turn) and its repository CapitalOne-Research/T1 (the spec names no commit)")
+    deviations = DEVIATIONS
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)

@@ -56,7 +56,7 @@ from maslab.bench.xmas.prompts import (
     revise_prompt,
 )
 from maslab.graph import END, START, gather, state_graph
-from maslab.method import Method, MethodConfig, RunContext, register_method
+from maslab.method import Deviation, Method, MethodConfig, RunContext, register_method
 from maslab.task import Task
 from maslab.trace import RunRecorder, get_logger, recording
 
@@ -89,7 +89,8 @@ class Config(MethodConfig):
     function: Function = Field(default="qa", description="the MAS function examined: qa, revise, aggregate, "
                                "plan or evaluate")
     shuffle_seed: int = Field(default=2025, description="seed of the per-query order of the answers to aggregate")
-    max_roles: int = Field(default=8, ge=1, description="plan: at most this many roles of a plan are run (ours)")
+    max_roles: int = Field(default=8, ge=1, json_schema_extra={"count": True},
+                           description="plan: at most this many roles of a plan are run (ours)")
     fixed_store: str | None = Field(
         default=None, json_schema_extra={"path": True},
         description="SQLite file of the fixed inputs (default: xmas_fixed.sqlite beside the pool's cache, else memory)")
@@ -101,6 +102,36 @@ class Config(MethodConfig):
                 raise ValueError(f"function {self.function!r} needs roles.{role}: the fixed alias(es) every examined "
                                  "model is measured against (they never fall back to `model`)")
         return self
+
+
+DEVIATIONS = (
+    Deviation(what="The prompts and the judge's two calls ask what the reference's ask, in the same order, in "
+                   "maslab's words, keeping the fixed markers its parsers need; the judge ends with a verdict line "
+                   "of ours", why="the reference repository has no licence", kind="wording"),
+    Deviation(what="The order of the answers to aggregate is a numpy permutation seeded by (2025, query)",
+              why="ours: a function of the query, not of the row's position in a file", kind="choice"),
+    Deviation(what="The plan's roles go to the executors in rotation i mod n",
+              why="ours: the reference hard-codes a 160-entry rotation list", kind="choice"),
+    Deviation(what="A plan is cut to max_roles (8) roles", why="ours: the reference has no bound",
+              calls="plan: at most 1 + max_roles", kind="choice"),
+    Deviation(what="The last verdict sentence of an evaluation decides", why="ours: the reference's rule for replies "
+              "with both sentences is not given", kind="choice"),
+    Deviation(what="Fixed inputs (drafts, answers to aggregate) are made once per task and fixed alias, stored by "
+                   "content and shared by every examined alias and seed; their calls are not counted in a row's "
+                   "usage", why="ours: byte-identical inputs across examined models, as X-MAS has one per task",
+              calls="fixed-input calls once per task, recorded in the store", kind="choice"),
+    Deviation(what="Every call is capped at the configured max_tokens (2048 by default)",
+              why="the reference ignores its --model_max_tokens flag and sends 2048 for model names containing "
+                  "'7b', 8192 otherwise (a bug)", kind="bug"),
+    Deviation(what="GPQA's options are shuffled per item with a seeded RNG, and every multiple-choice item's options "
+                   "per (seed, item)", why="the shipped GPQA files have the gold letter A on every item (a data "
+                   "defect)", kind="bug"),
+    Deviation(what="The score is the percentage of items graded 2 (mean grade / 2 is reported too); the judge runs at "
+                   "temperature 0", why="the release does not say how 0/1/2 become percentages (the spec's choice)",
+              calls="2 judge calls per scored non-code item", kind="spec"),
+    Deviation(what="GPQA is filed under science and MMLU / MMLU-Pro under general",
+              why="the release does not state their domains (the spec's choice)", kind="spec"),
+)
 
 
 class State(TypedDict, total=False):
@@ -121,6 +152,9 @@ class XMASBench(Method[Config]):
     roles = ("examined", "drafter", "answerer", "executor")
     functions = {"drafter": "qa", "answerer": "qa", "executor": "qa"}  # `examined`: the config's `function`
     Config = Config
+    reference = ("X-MAS-Bench's function harnesses and evaluation in MASWorks/X-MAS (the spec names no commit), "
+                 "arXiv 2505.16997 §3")
+    deviations = DEVIATIONS
 
     def build(self, ctx: RunContext[Config]) -> Any:
         cfg = self.config
