@@ -222,7 +222,8 @@ class Config(MethodConfig):
         "accuracy ties in the cluster rankings: as the router stored them, by first appearance over all "
         "calibration records, or within each cluster (the official code)"))
     expert_samples: int = Field(default=1, ge=1, description="samples each aggregation expert draws (the first "
-                                                             "is shown; the reference draws 5)")
+                                                             "is shown; the reference draws 5)",
+                                json_schema_extra={"count": True})
 
     @model_validator(mode="after")
     def _check(self) -> Config:
