@@ -211,7 +211,7 @@ class RunRecorder:
         if self.trace_path:
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def add_step(self, step: TraceStep, *, endpoint: str, retries: int) -> None:
+    def add_step(self, step: TraceStep, *, endpoint: str, retries: int, finish_reason: str | None = None) -> None:
         with self._lock:
             self.steps.append(step)
         self.event(
@@ -225,6 +225,7 @@ class RunRecorder:
             latency_s=round(step.latency_s, 4),
             cache_hit=step.cache_hit,
             retries=retries,
+            finish_reason=finish_reason,
         )
 
     def event(self, kind: str, **fields: Any) -> None:

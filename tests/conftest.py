@@ -11,6 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(params=["lean", "litellm"])
+def transport(request) -> str:
+    """The route an OpenAI-compatible endpoint takes (`EndpointConfig.transport`): the pool's HTTP tests run
+    through the lean aiohttp client and through litellm."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data` beside the repository (real GSM8K, AQuA, HumanEval copies)."""
