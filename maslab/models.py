@@ -72,6 +72,12 @@ class EndpointConfig(BaseModel):
     # `auto`: the lean client for `openai/…` and `hosted_vllm/…` models with an api_base, litellm otherwise
     transport: Literal["auto", "lean", "litellm"] = "auto"
 
+    @model_validator(mode="after")
+    def _lean_needs_api_base(self) -> EndpointConfig:
+        if self.transport == "lean" and not self.api_base:
+            raise ValueError("`transport: lean` needs an `api_base` (the server's /v1 URL)")
+        return self
+
 
 class AliasConfig(BaseModel):
     """An alias: its endpoints, how to serve it locally, retry policy and default parameters."""
@@ -253,9 +259,7 @@ class _Endpoint:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        if self.scripted is None and route(cfg.model, cfg.api_base, cfg.transport) == "lean":
-            if not cfg.api_base:
-                raise ConfigError(f"alias {self.alias!r}: endpoint {cfg.model} has `transport: lean` but no api_base")
+        if self.scripted is None and cfg.api_base and route(cfg.model, cfg.api_base, cfg.transport) == "lean":
             self.client = LeanClient(cfg.api_base)
 
     @property

@@ -54,10 +54,16 @@ _SECRET_KEY = re.compile(r"(api_?key|authorization|password|passwd|secret|bearer
 _COUNTERS = {"prompt_tokens", "completion_tokens", "total_tokens", "max_tokens"}
 
 
+_secret_keys: dict[str, bool] = {}  # key → secret-looking? (keys are few; every event asks)
+
+
 def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     """Replace the values of secret-looking keys (api_key, authorization, access_token …) with ***."""
     for key in list(event):
-        if key not in _COUNTERS and _SECRET_KEY.search(key):
+        secret = _secret_keys.get(key)
+        if secret is None:
+            secret = _secret_keys[key] = key not in _COUNTERS and bool(_SECRET_KEY.search(key))
+        if secret:
             event[key] = "***"
     return event
 
@@ -191,6 +197,9 @@ class TraceStep(BaseModel):
 
 
 
+_made_dirs: set[Path] = set()  # trace folders known to exist (a sweep makes one recorder per row)
+
+
 class RunRecorder:
     """Everything one run produced: its ledger, its message trace and (optionally) a JSONL file.
 
@@ -208,8 +217,9 @@ class RunRecorder:
         self.trace_path = Path(trace_path) if trace_path else None
         self._lock = threading.Lock()
         self._pending: list[str] = []
-        if self.trace_path:
+        if self.trace_path and self.trace_path.parent not in _made_dirs:
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+            _made_dirs.add(self.trace_path.parent)
 
     def add_step(self, step: TraceStep, *, endpoint: str, retries: int, finish_reason: str | None = None) -> None:
         with self._lock:
@@ -246,7 +256,12 @@ class RunRecorder:
             if not self._pending or self.trace_path is None:
                 return
             text, self._pending = "".join(self._pending), []
-            with self.trace_path.open("a") as f:
+            try:
+                f = self.trace_path.open("a")
+            except FileNotFoundError:  # its folder was removed since this process made it
+                self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+                f = self.trace_path.open("a")
+            with f:
                 f.write(text)
 
 

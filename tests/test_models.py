@@ -124,6 +124,8 @@ def test_models_config_errors_are_config_errors(tmp_path):
         ModelPool.from_dict({"default": "x", "models": {"y": {"scripted": ["a"]}}})
     with pytest.raises(ConfigError, match="endpoints"):
         ModelPool.from_dict({"default": "y", "models": {"y": {}}})
+    with pytest.raises(ConfigError, match=r"models\.y\.endpoints\.0: .*transport: lean. needs an .api_base"):
+        ModelPool.from_dict({"default": "y", "models": {"y": {"endpoints": [{"model": "x/m", "transport": "lean"}]}}})
     bad = tmp_path / "models.yaml"
     bad.write_text("default: [unclosed\n")
     with pytest.raises(ConfigError, match="models.yaml"):
