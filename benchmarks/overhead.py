@@ -114,7 +114,7 @@ async def main(calls: int, concurrency: int, repeats: int) -> None:
 
             async def openai_sdk(i: int) -> None:
                 r = await sdk.chat.completions.create(model="fake-model", messages=MESSAGES)  # type: ignore[arg-type]
-                r.choices[0].message.content
+                assert r.choices[0].message.content is not None
 
             async def lean_transport(i: int) -> None:
                 await lean.chat(Call("m", api_base, "openai/fake-model", api_base, None, 30.0, MESSAGES, {}))

@@ -87,6 +87,7 @@ async def test_non_json_body_gives_a_clear_error(server, transport):
     with pytest.raises(BadResponseError) as err:
         await pool.complete("fake", "hi")
     assert "not a JSON chat completion" in str(err.value) and "'fake'" in str(err.value)
+    assert server.requests == 1 and not err.value.transient  # garbage fails at once, never retried
 
 
 async def test_a_server_that_never_answers_hits_the_timeout(server, transport):

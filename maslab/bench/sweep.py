@@ -378,7 +378,9 @@ class _Plan:
             if key not in loaded:
                 loaded[key] = _Tasks(cell.dataset.load(key[1], Path(sweep.base_dir)))
             self.tasks[cell.cell_id] = loaded[key]
-            self.methods[cell.cell_id] = _method_for(cell)
+            method = self.methods[cell.cell_id] = _method_for(cell)
+            if not method.per_run_graph():  # compiled before the first row: no row waits for LangGraph's import
+                method.compiled()
         self.n_tasks = sum(len(v) for v in loaded.values())
         self.skipped = sum(1 for cell in self.cells for task_id in self.tasks[cell.cell_id].ids
                            if (cell.cell_id, task_id) in self.done)
