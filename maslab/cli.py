@@ -109,6 +109,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help="with --resume after the grid changed: set the removed cells' rows apart and run the new cells")
     p.add_argument("--max-tokens", type=POSITIVE, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (default: OUT/cache.sqlite)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="split the rows across N processes, each with its own event loop (default 1)")
     _common(p)
 
     p = sub.add_parser("report", help="tables with confidence intervals, plots and an HTML page for a sweep")
@@ -432,7 +434,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         sweep = load_sweep(args.sweep, models_file=args.models)
         out = Path(args.out or Path("runs") / sweep.name)
         summary = _run(run_sweep(sweep, out=out, resume=args.resume, force_new_cells=args.force_new_cells,
-                                 models_file=args.models, max_tokens=args.max_tokens, cache_path=args.cache))
+                                 models_file=args.models, max_tokens=args.max_tokens, cache_path=args.cache,
+                                 workers=args.workers))
     _console().print(summary)
     return 0 if summary.failed == 0 else 1
 

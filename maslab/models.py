@@ -10,11 +10,13 @@
    of n samples is its own entry and two aliases on the same model string never share answers);
 3. picks the endpoint with the fewest calls in flight relative to its `max_concurrency` and waits
    for a slot under that per-endpoint limit;
-4. calls litellm (imported lazily, with its cost map kept local so the import never reaches the
-   network) or the scripted backend, under a per-request timeout; transient faults (timeouts,
-   429, 5xx, dropped connections) are retried with exponential back-off by tenacity, possibly on
-   another replica; other faults (400, context overflow, garbage bodies) fail at once with a
-   message naming the alias and endpoint, never the key;
+4. sends the request through the endpoint's transport (`maslab.transport`: the lean aiohttp client
+   for OpenAI-compatible endpoints, litellm — imported only then — for other providers) or the
+   scripted backend, under a per-request deadline; transient faults (timeouts, refused or dropped
+   connections, 429, 5xx) are retried with exponential back-off by tenacity, possibly on another
+   replica, waiting at least what a `Retry-After` header asks as long as the retries' total
+   waiting stays within `max_retries × backoff_max`; other faults (400, context overflow, garbage
+   or truncated bodies) fail at once with a message naming the alias and endpoint, never the key;
 5. records usage (calls, tokens, latency, retries, cache hits) in the pool's ledger and in the
    current run's recorder, keyed by agent, role and alias.
 
@@ -48,17 +50,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from maslab.errors import (
-    BadResponseError,
     CacheMissError,
     ConfigError,
     ImageError,
     ModelCallError,
-    ModelTimeoutError,
     UnknownAliasError,
 )
-from maslab.messages import Completion, ImagePart, Message, TextPart, ToolCall, Usage, as_messages
+from maslab.messages import Completion, ImagePart, Message, TextPart, Usage, as_messages
 from maslab.sqlitefile import connect, located
-from maslab.trace import UsageLedger, current_recorder, get_logger
+from maslab.trace import TraceStep, UsageLedger, current_recorder, get_logger
+from maslab.transport import Call, LeanClient, Transient, litellm_chat, route
 from maslab.yamlfile import FileErrors, load_yaml
 
 log = get_logger(__name__)
@@ -79,7 +80,15 @@ class EndpointConfig(BaseModel):
     api_base: str | None = None
     api_key_env: str | None = None  # name of the environment variable holding the key
     max_concurrency: int = Field(default=16, ge=1)
-    timeout: float = Field(default=120.0, gt=0)
+    timeout: float = Field(default=120.0, gt=0)  # a total deadline per request, seconds
+    # `auto`: the lean client for `openai/…` and `hosted_vllm/…` models with an api_base, litellm otherwise
+    transport: Literal["auto", "lean", "litellm"] = "auto"
+
+    @model_validator(mode="after")
+    def _lean_needs_api_base(self) -> EndpointConfig:
+        if self.transport == "lean" and not self.api_base:
+            raise ValueError("`transport: lean` needs an `api_base` (the server's /v1 URL)")
+        return self
 
 
 class AliasConfig(BaseModel):
@@ -155,6 +164,13 @@ class ScriptedRequest:
     role: str = ""
     sample_index: int = 0
     tools: list[dict[str, Any]] | None = None
+    _wire: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    def wire_messages(self) -> list[dict[str, Any]]:
+        """The messages as OpenAI dicts, built once per request (cache key and request body share them)."""
+        if self._wire is None:
+            self._wire = [m.to_openai() for m in self.messages]
+        return self._wire
 
     @property
     def prompt(self) -> str:
@@ -214,14 +230,18 @@ class CompletionCache:
             yield
 
     @staticmethod
-    def key(identity: str, messages: list[Message], params: dict[str, Any], tools: list[dict[str, Any]] | None,
-            sample_index: int, agent: str = "", namespace: str = "") -> tuple[str, str]:
+    def key(identity: str, messages: Sequence[Message | dict[str, Any]], params: dict[str, Any],
+            tools: list[dict[str, Any]] | None, sample_index: int, agent: str = "",
+            namespace: str = "") -> tuple[str, str]:
         """(hash, request JSON). `identity` says who answers (`_cache_identity`); the agent is part of
         the key so that two agents sent the same prompt at temperature > 0 draw independent samples;
         the namespace separates e.g. sweep seeds; images enter as digests of their bytes (never a path,
-        never a blob)."""
+        never a blob). `messages` may already be OpenAI dicts (the pool passes the ones it sends when
+        they carry no image)."""
         request = json.dumps(
-            {"model": identity, "messages": [m.to_openai(images="reference") for m in messages], "params": params,
+            {"model": identity,
+             "messages": [m.to_openai(images="reference") if isinstance(m, Message) else m for m in messages],
+             "params": params,
              "tools": tools, "sample_index": sample_index, "agent": agent, "namespace": namespace},
             sort_keys=True, default=str,
         )
@@ -259,6 +279,12 @@ class _Endpoint:
     in_flight: int = 0
     _sem: asyncio.Semaphore | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    client: LeanClient | None = None  # set for endpoints on the lean route
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        if self.scripted is None and cfg.api_base and route(cfg.model, cfg.api_base, cfg.transport) == "lean":
+            self.client = LeanClient(cfg.api_base)
 
     @property
     def label(self) -> str:
@@ -299,27 +325,9 @@ class _Alias:
         return self.probe
 
 
-_litellm: Any = None
-
-
-def _import_litellm() -> Any:
-    """Import litellm once, offline: local cost map, no telemetry, no SDK-level retries."""
-    global _litellm
-    if _litellm is None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("LITELLM_LOG", "ERROR")
-        import litellm
-
-        litellm.telemetry = False
-        litellm.suppress_debug_info = True
-        litellm.drop_params = True
-        _litellm = litellm
-    return _litellm
-
-
-def _gave_up(t: _Transient, attempts: int) -> ModelCallError:
+def _gave_up(t: Transient, attempts: int, why: str = "") -> ModelCallError:
     err = t.error
-    return type(err)(f"{err} (gave up after {attempts} attempts)", alias=err.alias, endpoint=err.endpoint,
+    return type(err)(f"{err} (gave up after {attempts} attempts{why})", alias=err.alias, endpoint=err.endpoint,
                      transient=True)
 
 
@@ -346,17 +354,6 @@ def _tiny_png() -> bytes:
     rows = b"".join(b"\x00" + b"\x80" * 8 for _ in range(8))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-class _Transient(Exception):
-    """Internal: a fault worth retrying."""
-
-    def __init__(self, error: ModelCallError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 # --------------------------------------------------------------------------- the pool
@@ -477,7 +474,7 @@ class ModelPool:
                 try:
                     completion = await self._call_once(a, probe)
                     a.vision = True
-                except (_Transient, ModelCallError) as e:
+                except (Transient, ModelCallError) as e:
                     log.info("vision probe rejected", alias=a.name, error=str(e)[:300])
                     completion = await self._call_with_retries(a, ScriptedRequest(
                         a.name, [Message.user("Reply OK.")], params, agent="vision_probe", role="vision_probe"))
@@ -522,16 +519,20 @@ class ModelPool:
             raise ImageError(f"alias {name!r} does not accept images (agent {agent!r} sent some); use a vision "
                              "model, or declare `vision: true` for this alias in the models file if its server "
                              "takes image parts")
+        req = ScriptedRequest(name, msgs, merged, agent, role, sample_index, tools)
 
         key = request = None
         if self.cache is not None and cache:
             recorder = current_recorder()
-            key, request = CompletionCache.key(_cache_identity(a), msgs, merged, tools, sample_index,
+            # text-only messages are encoded once: the key hashes the very dicts the request will send
+            # (with images, the key holds the digests of their bytes, the request the bytes themselves)
+            keyed = msgs if any(m.images for m in msgs) else req.wire_messages()
+            key, request = CompletionCache.key(_cache_identity(a), keyed, merged, tools, sample_index,
                                                agent, recorder.cache_namespace if recorder else "")
             hit = self.cache.get(key)
             if hit is not None:
-                hit = strip_reasoning(hit.model_copy(update={"cache_hit": True, "latency_s": 0.0, "retries": 0}),
-                                      a.config.strip_reasoning)
+                hit.cache_hit, hit.latency_s, hit.retries = True, 0.0, 0
+                hit = strip_reasoning(hit, a.config.strip_reasoning)
                 self._record(hit, msgs, agent, role)
                 return hit
             if self.cache.mode == "replay":
@@ -539,9 +540,8 @@ class ModelPool:
                                      f"(agent {agent!r}, sample {sample_index})")
 
         await self._ensure_ready(a)
-        request_ctx = ScriptedRequest(name, msgs, merged, agent, role, sample_index, tools)
         try:
-            completion = await self._call_with_retries(a, request_ctx)
+            completion = await self._call_with_retries(a, req)
         except ModelCallError as e:
             self._record_error(name, agent, role, e)
             raise
@@ -550,6 +550,13 @@ class ModelPool:
         completion = strip_reasoning(completion, a.config.strip_reasoning)
         self._record(completion, msgs, agent, role)
         return completion
+
+    async def aclose(self) -> None:
+        """Close the lean transport's HTTP sessions now (they are also closed when their event loop ends)."""
+        for a in self._aliases.values():
+            for e in a.endpoints:
+                if e.client is not None:
+                    await e.client.aclose()
 
     async def _ensure_ready(self, a: _Alias) -> None:
         if a.ready:
@@ -573,37 +580,66 @@ class ModelPool:
             a.ready = True
 
     async def _call_with_retries(self, a: _Alias, req: ScriptedRequest) -> Completion:
+        """`_call_once`, retried on transient faults with tenacity: exponential back-off with jitter, at least
+        what the server's `Retry-After` asks, within a budget of `max_retries × backoff_max` seconds of waiting."""
         try:  # the common case costs no retry machinery
             return await self._call_once(a, req)
-        except _Transient as first:
+        except Transient as first:
             if a.config.max_retries == 0:
                 raise _gave_up(first, 1) from first
+            failure = first
         from tenacity import (
             AsyncRetrying,
+            RetryCallState,
             retry_if_exception_type,
             stop_after_attempt,
             wait_random_exponential,
         )
 
+        cfg = a.config
+        budget = cfg.max_retries * cfg.backoff_max
+        backoff = wait_random_exponential(multiplier=cfg.backoff_initial, max=cfg.backoff_max)
+        first_wait = max(min(cfg.backoff_initial, cfg.backoff_max), failure.retry_after or 0.0)
+        asked_too_long: list[float] = []
+
+        def beyond_budget(asked: float | None, waited: float) -> bool:
+            if asked is not None and waited + asked > budget:
+                asked_too_long.append(asked)
+                return True
+            return False
+
+        def wait(rs: RetryCallState) -> float:
+            exc = rs.outcome.exception() if rs.outcome else None
+            return max(backoff(rs), getattr(exc, "retry_after", None) or 0.0)
+
+        def stop(rs: RetryCallState) -> bool:
+            exc = rs.outcome.exception() if rs.outcome else None
+            return beyond_budget(getattr(exc, "retry_after", None), first_wait + rs.idle_for)
+
+        def why() -> str:
+            if not asked_too_long:
+                return ""
+            return (f"; the server asked to wait {asked_too_long[-1]:.1f}s (Retry-After), beyond the retry "
+                    f"budget of {budget:g}s (max_retries × backoff_max)")
+
+        if beyond_budget(failure.retry_after, 0.0):
+            raise _gave_up(failure, 1, why()) from failure
         attempts = 1
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(a.config.max_retries),
-            wait=wait_random_exponential(multiplier=a.config.backoff_initial, max=a.config.backoff_max),
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
-        await asyncio.sleep(min(a.config.backoff_initial, a.config.backoff_max))  # back off before the first retry
+        retrying = AsyncRetrying(stop=stop_after_attempt(cfg.max_retries) | stop, wait=wait,
+                                 retry=retry_if_exception_type(Transient), reraise=True)
+        await asyncio.sleep(first_wait)  # back off before the first retry
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
                     completion = await self._call_once(a, req)
-        except _Transient as t:
-            raise _gave_up(t, attempts) from t
-        return completion.model_copy(update={"retries": attempts - 1})
+        except Transient as t:
+            raise _gave_up(t, attempts, why()) from t
+        completion.retries = attempts - 1
+        return completion
 
     async def _call_once(self, a: _Alias, req: ScriptedRequest) -> Completion:
-        endpoint = min(a.endpoints, key=_Endpoint.load)
+        endpoint = a.endpoints[0] if len(a.endpoints) == 1 else min(a.endpoints, key=_Endpoint.load)
         endpoint.in_flight += 1
         try:
             async with endpoint.semaphore():
@@ -611,8 +647,9 @@ class ModelPool:
                 if endpoint.scripted is not None:
                     completion = await self._call_scripted(endpoint, req)
                 else:
-                    completion = await self._call_litellm(endpoint, req)
-                return completion.model_copy(update={"latency_s": time.perf_counter() - start})
+                    completion = await self._call_http(endpoint, req)
+                completion.latency_s = time.perf_counter() - start
+                return completion
         finally:
             endpoint.in_flight -= 1
 
@@ -632,58 +669,37 @@ class ModelPool:
             alias=endpoint.alias, model=endpoint.config.model, endpoint="scripted", finish_reason="stop",
         )
 
-    async def _call_litellm(self, endpoint: _Endpoint, req: ScriptedRequest) -> Completion:
-        litellm = _import_litellm()
+    async def _call_http(self, endpoint: _Endpoint, req: ScriptedRequest) -> Completion:
+        """The call over HTTP: the endpoint's lean client, or litellm for other providers."""
         cfg = endpoint.config
         key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
         if cfg.api_key_env and not key:
             raise ModelCallError(f"alias {endpoint.alias!r}: environment variable {cfg.api_key_env} is not set",
                                  alias=endpoint.alias, endpoint=endpoint.label)
-        kwargs: dict[str, Any] = dict(req.params)
-        if req.tools:
-            kwargs["tools"] = req.tools
-            # litellm >= 1.106 routes any call with tools through its MCP bridge, which imports the
-            # optional `mcp` package; plain OpenAI-compatible tool calls never need it.
-            kwargs["_skip_mcp_handler"] = True
-        where = f"alias {endpoint.alias!r} endpoint {endpoint.label}"
-        try:
-            async with asyncio.timeout(cfg.timeout + 5.0):  # a guard beyond the HTTP client's own timeout
-                response = await litellm.acompletion(
-                    model=cfg.model,
-                    messages=[m.to_openai() for m in req.messages],
-                    api_base=cfg.api_base,
-                    api_key=key or "no-key",
-                    timeout=cfg.timeout,
-                    max_retries=0,
-                    **kwargs,
-                )
-        except TimeoutError as e:
-            raise _Transient(ModelTimeoutError(f"{where}: no answer within {cfg.timeout:g}s",
-                                               alias=endpoint.alias, endpoint=endpoint.label, transient=True)) from e
-        except Exception as e:  # litellm maps every provider fault to its own exception types
-            raise _classify(e, endpoint, where, key) from e
-        return _completion_from_response(response, endpoint, where)
+        call = Call(endpoint.alias, endpoint.label, cfg.model, cfg.api_base, key, cfg.timeout, req.wire_messages(),
+                    req.params, req.tools)
+        if endpoint.client is not None:
+            return await endpoint.client.chat(call)
+        return await litellm_chat(call)
 
     # ---- accounting
 
     def _record(self, completion: Completion, msgs: list[Message], agent: str, role: str) -> None:
-        from maslab.trace import TraceStep
-
-        usage = dict(agent=agent, role=role, alias=completion.alias,
-                     prompt_tokens=completion.usage.prompt_tokens,
-                     completion_tokens=completion.usage.completion_tokens,
-                     latency_s=completion.latency_s, retries=completion.retries, cache_hit=completion.cache_hit)
-        self.ledger.record(**usage)
+        usage = completion.usage
+        self.ledger.record(agent=agent, role=role, alias=completion.alias, prompt_tokens=usage.prompt_tokens,
+                           completion_tokens=usage.completion_tokens, latency_s=completion.latency_s,
+                           retries=completion.retries, cache_hit=completion.cache_hit)
         recorder = current_recorder()
         if recorder is None:
             return
-        recorder.ledger.record(**usage)
+        recorder.ledger.record(agent=agent, role=role, alias=completion.alias, prompt_tokens=usage.prompt_tokens,
+                               completion_tokens=usage.completion_tokens, latency_s=completion.latency_s,
+                               retries=completion.retries, cache_hit=completion.cache_hit)
         recorder.add_step(
             TraceStep(agent=agent, role=role, alias=completion.alias, messages=msgs, reply=completion.message,
-                      prompt_tokens=completion.usage.prompt_tokens,
-                      completion_tokens=completion.usage.completion_tokens,
+                      prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                       latency_s=completion.latency_s, cache_hit=completion.cache_hit),
-            endpoint=completion.endpoint, retries=completion.retries,
+            endpoint=completion.endpoint, retries=completion.retries, finish_reason=completion.finish_reason,
         )
 
     def _record_error(self, alias: str, agent: str, role: str, error: ModelCallError) -> None:
@@ -715,52 +731,6 @@ def strip_reasoning(completion: Completion, family: ReasoningFamily) -> Completi
         text = text.split(end)[0]
     message = completion.message.model_copy(update={"content": text.strip()})
     return completion.model_copy(update={"message": message})
-
-
-def _classify(e: Exception, endpoint: _Endpoint, where: str, key: str | None) -> Exception:
-    """Turn a litellm/openai exception into a transient (retried) or final ModelCallError."""
-    name = type(e).__name__
-    status = getattr(e, "status_code", None)
-    text = str(e)
-    if key:
-        text = text.replace(key, "***")
-    text = text if len(text) < 600 else text[:600] + "…"
-    alias, label = endpoint.alias, endpoint.label
-    if "Timeout" in name or isinstance(e, TimeoutError):
-        return _Transient(ModelTimeoutError(f"{where}: timed out after {endpoint.config.timeout:g}s",
-                                            alias=alias, endpoint=label, transient=True))
-    if ("JSONDecodeError" in text or "Expecting value" in text or "invalid response from LLM endpoint" in text
-            or name == "APIResponseValidationError"):
-        return BadResponseError(f"{where}: the server returned a body that is not a JSON chat completion: {text}",
-                                alias=alias, endpoint=label)
-    if "ContextWindowExceeded" in name:
-        return ModelCallError(f"{where}: context window exceeded: {text}", alias=alias, endpoint=label)
-    if name in {"APIConnectionError", "RateLimitError", "InternalServerError", "ServiceUnavailableError",
-                "BadGatewayError"} or (isinstance(status, int) and status in _TRANSIENT_STATUS):
-        return _Transient(ModelCallError(f"{where}: transient fault ({name}, status {status}): {text}",
-                                         alias=alias, endpoint=label, transient=True))
-    return ModelCallError(f"{where}: {name} (status {status}): {text}", alias=alias, endpoint=label)
-
-
-def _completion_from_response(response: Any, endpoint: _Endpoint, where: str) -> Completion:
-    try:
-        choice = response.choices[0]
-        msg = choice.message
-        calls = [
-            ToolCall(id=c.id or f"call_{i}", name=c.function.name, arguments=c.function.arguments or "{}")
-            for i, c in enumerate(msg.tool_calls or [])
-        ]
-        usage = getattr(response, "usage", None)
-        return Completion(
-            message=Message.assistant(msg.content, calls or None),
-            usage=Usage(prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                        completion_tokens=getattr(usage, "completion_tokens", 0) or 0),
-            alias=endpoint.alias, model=endpoint.config.model, endpoint=endpoint.label,
-            finish_reason=getattr(choice, "finish_reason", None),
-        )
-    except (AttributeError, IndexError, TypeError, ValidationError) as e:
-        raise BadResponseError(f"{where}: malformed chat completion ({e!r})", alias=endpoint.alias,
-                               endpoint=endpoint.label) from e
 
 
 __all__ = [

@@ -2,11 +2,12 @@
 
 `FakeOpenAIServer` runs an aiohttp application in a background thread with its own event loop and
 serves `GET /v1/models` and `POST /v1/chat/completions` (plain JSON or `stream: true` SSE) in the
-OpenAI wire format. Everything the model pool does over HTTP (litellm, retries, timeouts, cache)
-runs against it exactly as against vLLM or llama.cpp, at zero model cost.
+OpenAI wire format. Everything the model pool does over HTTP (both transports, retries, timeouts,
+cache) runs against it exactly as against vLLM or llama.cpp, at zero model cost.
 
     with FakeOpenAIServer(reply="42", transient_rate=0.2) as srv:
-        pool = ModelPool.from_endpoints({"m": {"model": "openai/fake", "api_base": srv.api_base}})
+        pool = ModelPool.from_dict({"default": "m", "models": {"m": {"endpoints": [
+            {"model": "openai/fake", "api_base": srv.api_base}]}}})
         ...
         assert srv.faults > 0
 
@@ -14,14 +15,26 @@ Configuration is plain attributes, changeable while the server runs (or via `con
 
 - `reply`: a fixed string, or a callable `(request_json) -> str | dict`; a dict is used as the
   assistant message itself (e.g. with `tool_calls`). Default: `"echo: <last user message>"`.
+  A dict may also carry `finish_reason` (e.g. `{"content": None, "finish_reason": "length"}`), which
+  is moved out of the message into the choice.
 - `latency`: seconds added to every request.
 - `transient_rate`: probability (seeded RNG) that a request gets a transient fault; faults cycle
   through HTTP 500, 503, 429 (OpenAI error bodies) and a dropped connection (no response at all).
+- `retry_after`: the `Retry-After` header sent with every 429 and 503 (seconds or an HTTP date; None:
+  none).
+- `queue_faults(*kinds)`: the next requests get exactly these faults, in order, before anything else:
+  `500`, `503`, `429`, `drop` (connection closed before any response) or `truncated` (a 200 whose
+  body stops half-way: the connection closes before the promised `Content-Length`).
 - `mode`: `ok` | `bad_request` (400) | `non_json` (200 with an HTML body) | `hang` (never answers
-  until `close()`) | `context_overflow` (400 with the vLLM/OpenAI context-length message).
+  until `close()`) | `context_overflow` (400 with the vLLM/OpenAI context-length message) |
+  `truncated` (every body stops half-way) | `slow_drip` (a 200 whose body arrives one byte every
+  `drip_interval` seconds, so no single read ever waits long).
 
 Counters: `requests` (received), `faults` (injected), `received` (the last `max_bodies` request
-bodies, oldest first). `close()` returns promptly even while requests hang.
+bodies, oldest first), `arrivals` (their `time.monotonic()` arrival times), `first_request_at` /
+`last_response_at` (wall-clock `time.time()`, for measuring a client's span from another process:
+`GET /maslab/stats` returns them with the counters, `POST /maslab/reset` zeroes them). `close()`
+returns promptly even while requests hang.
 """
 
 from __future__ import annotations
@@ -42,11 +55,12 @@ from maslab.trace import get_logger
 
 _log = get_logger("maslab.testing")
 
-Mode = Literal["ok", "bad_request", "non_json", "hang", "context_overflow"]
+Mode = Literal["ok", "bad_request", "non_json", "hang", "context_overflow", "truncated", "slow_drip"]
 ReplyFn = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
 FAULT_KINDS: tuple[str, ...] = ("500", "503", "429", "drop")
-MODES: tuple[str, ...] = ("ok", "bad_request", "non_json", "hang", "context_overflow")
+QUEUEABLE_FAULTS: tuple[str, ...] = (*FAULT_KINDS, "truncated")
+MODES: tuple[str, ...] = ("ok", "bad_request", "non_json", "hang", "context_overflow", "truncated", "slow_drip")
 
 
 def _error_body(
@@ -93,12 +107,16 @@ class FakeOpenAIServer:
         model_name: str = "fake-model",
         max_bodies: int = 1000,
         context_length: int = 2048,
+        retry_after: str | None = "0",
+        drip_interval: float = 0.2,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.reply: str | ReplyFn | None = reply
         self.latency = latency
         self.transient_rate = transient_rate
+        self.retry_after = retry_after
+        self.drip_interval = drip_interval
         self.mode: Mode = mode
         self.model_name = model_name
         self.context_length = context_length
@@ -107,6 +125,10 @@ class FakeOpenAIServer:
         self.faults = 0
         self.fault_counts: collections.Counter[str] = collections.Counter()
         self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_bodies)
+        self.arrivals: collections.deque[float] = collections.deque(maxlen=max_bodies)
+        self.first_request_at: float | None = None
+        self.last_response_at: float | None = None
+        self._queued: collections.deque[str] = collections.deque()
         self._rng = random.Random(seed)
         self._fault_cycle = 0
         self._requested_port = port
@@ -124,7 +146,8 @@ class FakeOpenAIServer:
     def configure(self, **changes: Any) -> None:
         """Change configuration attributes while running, e.g. `srv.configure(mode="hang")`."""
         for key, value in changes.items():
-            if key not in {"reply", "latency", "transient_rate", "mode", "model_name", "context_length"}:
+            if key not in {"reply", "latency", "transient_rate", "mode", "model_name", "context_length",
+                           "retry_after", "drip_interval"}:
                 raise AttributeError(f"FakeOpenAIServer has no setting {key!r}")
             if key == "mode" and value not in MODES:
                 raise ValueError(f"mode must be one of {MODES}, not {value!r}")
@@ -136,13 +159,29 @@ class FakeOpenAIServer:
             self._rng = random.Random(seed)
             self._fault_cycle = 0
 
+    def queue_faults(self, *kinds: str) -> None:
+        """Give the next `len(kinds)` requests exactly these faults, in order (see the module docstring)."""
+        unknown = [k for k in kinds if k not in QUEUEABLE_FAULTS]
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {unknown}; known: {QUEUEABLE_FAULTS}")
+        with self._lock:
+            self._queued.extend(kinds)
+
     def reset_counters(self) -> None:
-        """Zero `requests`, `faults`, `fault_counts` and clear `received`."""
+        """Zero `requests`, `faults`, `fault_counts`, the span times and clear `received` and `arrivals`."""
         with self._lock:
             self.requests = 0
             self.faults = 0
             self.fault_counts.clear()
             self.received.clear()
+            self.arrivals.clear()
+            self.first_request_at = self.last_response_at = None
+
+    def stats(self) -> dict[str, Any]:
+        """The counters and span times (what `GET /maslab/stats` returns)."""
+        with self._lock:
+            return {"requests": self.requests, "faults": self.faults, "first_request_at": self.first_request_at,
+                    "last_response_at": self.last_response_at}
 
     @property
     def api_base(self) -> str:
@@ -236,6 +275,8 @@ class FakeOpenAIServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/maslab/stats", self._stats)
+        app.router.add_post("/maslab/reset", self._reset)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False)
         await runner.setup()
         await web.SockSite(runner, sock).start()
@@ -261,8 +302,24 @@ class FakeOpenAIServer:
             }
         )
 
+    async def _stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(self.stats())
+
+    async def _reset(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.reset_counters()
+        return web.json_response(self.stats())
+
     def _draw_fault(self) -> str | None:
         with self._lock:
+            if self._queued:
+                kind = self._queued.popleft()
+                self.faults += 1
+                self.fault_counts[kind] += 1
+                return kind
             if self.transient_rate <= 0 or self._rng.random() >= self.transient_rate:
                 return None
             kind = FAULT_KINDS[self._fault_cycle % len(FAULT_KINDS)]
@@ -292,8 +349,17 @@ class FakeOpenAIServer:
         return web.Response(status=500)  # never reaches the client: the connection is gone
 
     async def _chat(self, request: Any) -> Any:
+        try:
+            return await self._answer(request)
+        finally:
+            self.last_response_at = time.time()
+
+    async def _answer(self, request: Any) -> Any:
         from aiohttp import web
 
+        arrived = time.monotonic()
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
         raw = await request.read()
         try:
             body = json.loads(raw)
@@ -303,6 +369,7 @@ class FakeOpenAIServer:
             self.requests += 1
             if isinstance(body, dict):
                 self.received.append(body)
+                self.arrivals.append(arrived)
         if not isinstance(body, dict):
             return web.json_response(
                 _error_body("Request body is not a JSON object.", "invalid_request_error"), status=400
@@ -344,6 +411,10 @@ class FakeOpenAIServer:
         fault = self._draw_fault()
         if fault == "drop":
             return self._drop(request)
+        if fault == "truncated" or mode == "truncated":
+            return await self._truncated(request)
+        if mode == "slow_drip":
+            return await self._slow_drip(request, body)
         if fault is not None:
             status = int(fault)
             messages = {
@@ -353,10 +424,50 @@ class FakeOpenAIServer:
             }
             text, type_ = messages[status]
             code = "rate_limit_exceeded" if status == 429 else None
-            headers = {"retry-after": "0"} if status == 429 else None
+            retry_after = self.retry_after if status in (429, 503) else None
+            headers = {"retry-after": retry_after} if retry_after is not None else None
             return web.json_response(_error_body(text, type_, code), status=status, headers=headers)
 
         return await self._complete(request, body)
+
+    async def _truncated(self, request: Any) -> Any:
+        """A 200 that promises a full chat completion (`Content-Length`) and closes half-way through it."""
+        from aiohttp import web
+
+        payload = json.dumps({"id": "chatcmpl-truncated", "object": "chat.completion", "created": 0,
+                              "model": self.model_name, "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": "this body never ends"}}]}).encode()
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        await response.write(payload[: len(payload) // 2])
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+
+    async def _slow_drip(self, request: Any, body: dict[str, Any]) -> Any:
+        """A 200 whose (valid) body arrives one byte every `drip_interval` seconds."""
+        from aiohttp import web
+
+        payload = json.dumps({"id": "chatcmpl-drip", "object": "chat.completion", "created": 0,
+                              "model": self.model_name, "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": echo_reply(body)}}]}).encode()
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        try:
+            for i in range(len(payload)):
+                if await self._sleep_or_close(self.drip_interval):
+                    break
+                await response.write(payload[i : i + 1])
+            else:
+                await response.write_eof()
+                return response
+        except ConnectionError:  # the client gave up (its timeout): nothing left to send
+            pass
+        if request.transport is not None:
+            request.transport.abort()
+        return response
 
     async def _complete(self, request: Any, body: dict[str, Any]) -> Any:
         from aiohttp import web
@@ -369,11 +480,13 @@ class FakeOpenAIServer:
             return web.json_response(
                 _error_body(f"reply function failed: {exc!r}", "server_error"), status=500
             )
+        finish: str | None = None
         if isinstance(produced, dict):
             message = {"role": "assistant", "content": None, **produced}
+            finish = message.pop("finish_reason", None)
         else:
             message = {"role": "assistant", "content": str(produced)}
-        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        finish = finish or ("tool_calls" if message.get("tool_calls") else "stop")
         prompt_tokens = max(
             1,
             sum(

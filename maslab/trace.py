@@ -65,10 +65,16 @@ _SECRET_KEY = re.compile(r"(api_?key|authorization|password|passwd|secret|bearer
 _COUNTERS = {"prompt_tokens", "completion_tokens", "total_tokens", "max_tokens"}
 
 
+_secret_keys: dict[str, bool] = {}  # key → secret-looking? (keys are few; every event asks)
+
+
 def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     """Replace the values of secret-looking keys (api_key, authorization, access_token …) with ***."""
     for key in list(event):
-        if key not in _COUNTERS and _SECRET_KEY.search(key):
+        secret = _secret_keys.get(key)
+        if secret is None:
+            secret = _secret_keys[key] = key not in _COUNTERS and bool(_SECRET_KEY.search(key))
+        if secret:
             event[key] = "***"
     return event
 
@@ -284,6 +290,9 @@ def message_record(message: Message) -> dict[str, Any]:
 
 
 
+_made_dirs: set[Path] = set()  # trace folders known to exist (a sweep makes one recorder per row)
+
+
 class RunRecorder:
     """Everything one run produced: its ledger, its message trace and (optionally) a JSONL file.
 
@@ -302,10 +311,11 @@ class RunRecorder:
         self._lock = threading.Lock()
         self._pending: list[str] = []
         self._secrets = _secret_values()  # redacted from every line (read once: the environment of the run)
-        if self.trace_path:
+        if self.trace_path and self.trace_path.parent not in _made_dirs:
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+            _made_dirs.add(self.trace_path.parent)
 
-    def add_step(self, step: TraceStep, *, endpoint: str, retries: int) -> None:
+    def add_step(self, step: TraceStep, *, endpoint: str, retries: int, finish_reason: str | None = None) -> None:
         """Keep one model call (placed in its graph node when made inside one) and write its trace line."""
         if step.node is None:
             step = step.model_copy(update=graph_position())
@@ -328,6 +338,7 @@ class RunRecorder:
             step=step.step,
             messages=[message_record(m) for m in step.messages],
             reply=message_record(step.reply),
+            finish_reason=finish_reason,
         )
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -353,7 +364,12 @@ class RunRecorder:
             if not self._pending or self.trace_path is None:
                 return
             text, self._pending = "".join(self._pending), []
-            with self.trace_path.open("a") as f:
+            try:
+                f = self.trace_path.open("a")
+            except FileNotFoundError:  # its folder was removed since this process made it
+                self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+                f = self.trace_path.open("a")
+            with f:
                 f.write(text)
 
 

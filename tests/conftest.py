@@ -25,6 +25,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("embedded"))
 
 
+@pytest.fixture(params=["lean", "litellm"])
+def transport(request) -> str:
+    """The route an OpenAI-compatible endpoint takes (`EndpointConfig.transport`): the pool's HTTP tests run
+    through the lean aiohttp client and through litellm."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data` beside the repository (real GSM8K, AQuA, HumanEval copies)."""

@@ -319,3 +319,156 @@ def test_sweep_and_workflow_names_must_be_folder_safe(tmp_path):
         wf.write_text(yaml.safe_dump({"name": bad, "method": "vanilla"}))
         with pytest.raises(ConfigError, match=r"wf\.yaml:\d+: name: .*cannot name a folder"):
             load_workflow(wf)
+# --------------------------------------------------------------------------- streaming, batching, workers
+
+
+async def test_rows_stream_through_a_bounded_number_of_runners(tmp_path):
+    """Scripted model (orchestration only): with 300 pending rows and concurrency 4, the event loop never
+    holds a task per pending row, and never more than 4 rows are in flight."""
+    from maslab.models import ModelPool
+
+    in_flight, peak, peak_tasks = 0, 0, 0
+
+    async def model(req):
+        nonlocal in_flight, peak, peak_tasks
+        in_flight += 1
+        peak, peak_tasks = max(peak, in_flight), max(peak_tasks, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        in_flight -= 1
+        return "#### 1"
+
+    models = answer_everything_with("x")
+    sweep = load_sweep(sweep_file(tmp_path, models, methods=[{"method": "vanilla"}],
+                                  datasets=[{"name": "arith", "generator": "arithmetic", "n": 150}],
+                                  concurrency=4))
+    pool = ModelPool.from_dict(models, scripted={"m": model})
+    summary = await run_sweep(sweep, out=tmp_path / "out", pool=pool, progress=False)
+    assert summary.ran == 300 and ResultStore.open(tmp_path / "out").count("ok") == 300
+    assert peak == 4
+    assert peak_tasks < 40, peak_tasks  # the old scheduler held one task per row: 300+
+
+
+async def test_rows_finishing_in_one_turn_share_one_transaction(tmp_path, monkeypatch):
+    batches: list[int] = []
+    original = ResultStore.write_many
+
+    def spy(self, rows):
+        batches.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(ResultStore, "write_many", spy)
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12"), concurrency=8))
+    summary = await run_sweep(sweep, out=tmp_path / "out", progress=False)
+    assert sum(batches) == summary.ran == EXPECTED_ROWS == ResultStore.open(tmp_path / "out").count()
+    assert max(batches) > 1 and len(batches) < EXPECTED_ROWS
+
+
+def test_a_dataset_is_held_as_json_and_each_task_made_when_its_row_runs():
+    from maslab.bench.datasets import load_dataset
+    from maslab.bench.sweep import _Tasks
+    from maslab.task import Task
+
+    tasks = load_dataset("knapsack", n=5)
+    compact = _Tasks(tasks)
+    assert len(compact) == 5 and compact.ids == [t.id for t in tasks]
+    assert [compact[i] for i in range(5)] == tasks and compact[0] is not tasks[0]
+    odd = [Task(question="q", metadata={"handle": object()})]  # not JSON: kept as the object itself
+    assert _Tasks(odd)[0] is odd[0]
+
+
+def test_shards_partition_the_grid_whatever_is_already_finished(tmp_path):
+    from maslab.bench.sweep import _Plan, cells_of
+
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("x")))
+    plan = _Plan(sweep, None, cells_of(sweep))
+    every = [(c.cell_id, t.id) for c, _, t, _ in plan.rows()]
+    assert len(every) == len(set(every)) == EXPECTED_ROWS
+    shards = [[(c.cell_id, t.id) for c, _, t, _ in plan.rows(i, 3)] for i in range(3)]
+    assert sorted(x for s in shards for x in s) == sorted(every)
+    plan.done = set(every[::2])  # on resume: each shard keeps its own rows, minus the finished ones
+    resumed = [[(c.cell_id, t.id) for c, _, t, _ in plan.rows(i, 3)] for i in range(3)]
+    assert all(set(r) == set(s) - plan.done for r, s in zip(resumed, shards, strict=True))
+
+
+async def test_two_worker_processes_write_every_row_once_through_the_parent(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("#### 12")))
+    summary = await run_sweep(sweep, out=tmp_path / "out", progress=False, workers=2)
+    rows = ResultStore.open(tmp_path / "out").rows()
+    assert summary.ran == len(rows) == EXPECTED_ROWS and summary.failed == 0
+    assert len({(r.cell_id, r.task_id) for r in rows}) == EXPECTED_ROWS
+    assert all(r.correct == (r.reference == "12") for r in rows)
+    again = await run_sweep(sweep, out=tmp_path / "out", resume=True, progress=False, workers=2)
+    assert again.ran == 0 and again.skipped == EXPECTED_ROWS
+
+
+async def test_workers_need_the_sweeps_own_models_and_at_least_one(tmp_path):
+    from maslab.models import ModelPool
+
+    sweep = load_sweep(sweep_file(tmp_path, answer_everything_with("x")))
+    with pytest.raises(ConfigError, match="pool object"):
+        await run_sweep(sweep, out=tmp_path / "a", pool=ModelPool.scripted(["x"], "m"), workers=2)
+    with pytest.raises(ConfigError, match="at least 1"):
+        await run_sweep(sweep, out=tmp_path / "b", workers=0)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the workers")
+def test_sigkill_of_a_two_worker_sweep_kills_the_workers_and_resume_completes_it(tmp_path):
+    with FakeOpenAIServer(reply="#### 7", latency=0.1) as srv:
+        models = {"default": "m", "models": {"m": {"endpoints": [
+            {"model": "openai/fake-model", "api_base": srv.api_base}]}}}
+        path = sweep_file(tmp_path, models, concurrency=2)
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "maslab.cli", "bench", str(path), "--out", str(out), "--workers", "2"]
+        env = {**os.environ, "MASLAB_LOG": "error"}
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        db = out / "results.sqlite"
+        deadline, done, workers = time.time() + 180, 0, []
+        while time.time() < deadline and done < EXPECTED_ROWS // 3:
+            workers = _children(proc.pid) or workers
+            if db.exists():
+                try:
+                    with sqlite3.connect(db) as c:
+                        done = c.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert EXPECTED_ROWS // 3 <= done < EXPECTED_ROWS, done
+        assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
+        deadline = time.time() + 10
+        while any(_alive(p) for p in workers) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers)  # no orphan keeps calling the server
+        quiet = srv.requests
+        time.sleep(0.5)
+        assert srv.requests == quiet
+
+        store = ResultStore.open(out)
+        before = {(r.cell_id, r.task_id): r.finished_at for r in store.rows() if r.status == "ok"}
+        assert len(before) >= done
+        resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        rows = store.rows()
+        assert len(rows) == EXPECTED_ROWS and all(r.status == "ok" for r in rows)
+        after = {(r.cell_id, r.task_id): r for r in rows}
+        assert all(after[k].finished_at == t and after[k].attempts == 1 for k, t in before.items())

@@ -188,3 +188,85 @@ async def test_concurrent_async_clients(srv):
     assert all(r.status_code == 200 for r in rs)
     assert elapsed < 1.5  # requests are served concurrently, not one after another
     assert srv.requests == 20
+
+
+def test_queued_faults_come_first_in_order_with_retry_after(client):
+    with FakeOpenAIServer(retry_after="3") as srv:
+        srv.queue_faults("429", "503", "truncated", "drop", "500")
+        r = client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+        assert r.status_code == 429 and r.headers["retry-after"] == "3"
+        r = client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+        assert r.status_code == 503 and r.headers["retry-after"] == "3"
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending complete message body"):
+            client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+        r = client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+        assert r.status_code == 500 and "retry-after" not in r.headers
+        assert client.post(f"{srv.api_base}/chat/completions", json=CHAT).status_code == 200
+        assert srv.faults == 5 and srv.fault_counts["truncated"] == 1
+        with pytest.raises(ValueError, match="unknown fault"):
+            srv.queue_faults("teapot")
+
+
+def test_truncated_mode_stops_every_body_half_way(srv, client):
+    srv.mode = "truncated"
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError, match=r"received \d+ bytes, expected \d+"):
+            client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+
+
+def test_slow_drip_sends_a_valid_body_one_byte_at_a_time(srv, client):
+    srv.configure(mode="slow_drip", drip_interval=0.005)
+    t = time.perf_counter()
+    r = client.post(f"{srv.api_base}/chat/completions", json=CHAT, timeout=0.5)  # no single read waits 0.5 s
+    assert time.perf_counter() - t > 0.5
+    assert r.json()["choices"][0]["message"]["content"] == "echo: hi there"
+
+
+def test_a_reply_dict_may_set_the_finish_reason(srv, client):
+    srv.reply = lambda req: {"content": None, "finish_reason": "length"}
+    choice = client.post(f"{srv.api_base}/chat/completions", json=CHAT).json()["choices"][0]
+    assert choice == {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "length",
+                      "logprobs": None}
+
+
+def test_stats_report_the_span_and_reset_clears_it(srv, client):
+    root = srv.api_base.removesuffix("/v1")
+    assert client.get(f"{root}/maslab/stats").json()["first_request_at"] is None
+    before = time.time()
+    srv.latency = 0.1
+    for _ in range(2):
+        client.post(f"{srv.api_base}/chat/completions", json=CHAT)
+    stats = client.get(f"{root}/maslab/stats").json()
+    assert stats["requests"] == 2 and before <= stats["first_request_at"] < stats["last_response_at"]
+    assert stats["last_response_at"] - stats["first_request_at"] >= 0.2
+    assert len(srv.arrivals) == 2 and srv.arrivals[1] > srv.arrivals[0]
+    assert client.post(f"{root}/maslab/reset").json() == {"requests": 0, "faults": 0, "first_request_at": None,
+                                                         "last_response_at": None}
+
+
+# Each fault kind reaches the model pool as what it is, on both transports (the `transport` fixture).
+FAULT_OUTCOMES = {
+    "500": (None, 2), "503": (None, 2), "429": (None, 2), "drop": (None, 2),  # retried, then answered
+    "truncated": ("truncated body", 1),  # a malformed body: not retried
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAULT_OUTCOMES))
+async def test_the_pool_sees_each_injected_fault_as_what_it_is(kind, transport):
+    from maslab.errors import BadResponseError
+    from maslab.models import ModelPool
+
+    error, requests = FAULT_OUTCOMES[kind]
+    with FakeOpenAIServer() as srv:
+        pool = ModelPool.from_dict({"default": "m", "models": {"m": {
+            "endpoints": [{"model": "openai/fake-model", "api_base": srv.api_base, "transport": transport}],
+            "backoff_initial": 0.01, "backoff_max": 0.05}}})
+        srv.queue_faults(kind)
+        if error is None:
+            assert (await pool.complete("m", "hi there")).text == "echo: hi there"
+        else:
+            with pytest.raises(BadResponseError, match=error):
+                await pool.complete("m", "hi there")
+        assert srv.requests == requests

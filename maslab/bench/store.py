@@ -4,8 +4,9 @@ It is the single source for reports and for calibrating routers (per-model, per-
 `question` holds the task as a model saw it (`Task.prompt()`: the question with its lettered
 choices), which is also what routers calibrate on. A row is written once its task finished — answered and scored (`status='ok'`), failed at
 inference (`'error'`, scored as wrong and counted separately) or failed at scoring
-(`'score_error'`, also wrong). Each write is its own transaction (WAL journal, synchronous=NORMAL),
-so a sweep killed with SIGKILL loses nothing that finished (an OS crash or power loss may lose the
+(`'score_error'`, also wrong). Rows are committed as they finish — those finishing together in one
+transaction (`write_many`; WAL journal, synchronous=NORMAL) — so a sweep killed with SIGKILL loses
+nothing that finished (an OS crash or power loss may lose the
 last few rows, which `--resume` then runs again); `--resume` skips `ok` rows and re-runs the others.
 A damaged, read-only or unreadable file is a `DatabaseFileError` naming it, never a traceback.
 
@@ -37,7 +38,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,8 @@ class ResultRow(BaseModel):
 
 
 _JSON_FIELDS = ("method_params", "roles", "score_detail", "usage_by_role", "metadata")
+_COLUMNS = tuple(ResultRow.model_fields)
+_INSERT = f"INSERT OR REPLACE INTO results ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
 
 
 class ResultStore:
@@ -203,14 +206,26 @@ class ResultStore:
 
     def write(self, row: ResultRow) -> None:
         """Commit one finished row (replacing an earlier failed attempt of the same cell and task)."""
-        data = row.model_dump()
-        for f in _JSON_FIELDS:
-            data[f] = json.dumps(data[f], default=str)
-        data["correct"] = int(row.correct)
-        cols = list(data)
+        self.write_many([row])
+
+    def write_many(self, rows: Sequence[ResultRow | dict[str, Any]]) -> None:
+        """Commit finished rows (ResultRows, or their `model_dump()`) in one transaction, each replacing an
+        earlier failed attempt of the same cell and task."""
+        if not rows:
+            return
+        values = []
+        for row in rows:
+            data = row.model_dump() if isinstance(row, ResultRow) else row
+            values.append([json.dumps(data[c], default=str) if c in _JSON_FIELDS else
+                           int(data[c]) if c == "correct" else data[c] for c in _COLUMNS])
         with self._use():
-            self._db.execute(f"INSERT OR REPLACE INTO results ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-                             [data[c] for c in cols])
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(_INSERT, values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def finished(self) -> set[tuple[str, str]]:
         """(cell_id, task_id) pairs that finished with status ok."""

@@ -20,9 +20,12 @@ A sweep file::
     concurrency: 4
     max_tokens: 256                # optional per-call completion cap (fairness across methods)
 
-Every (cell, task) runs with bounded concurrency across tasks and cells; every result — answer,
-score, tokens, latency, calls, error, trace pointer — is committed to the store the moment it
-finishes. The seed goes into the system's config, the dataset's option shuffle/generator and the
+Rows are produced lazily, cell by cell, and run by `concurrency` runners that share one iterator
+(bounded concurrency across tasks and cells, no task object per pending row); every result —
+answer, score, tokens, latency, calls, error, trace pointer — is committed to the store in the
+event-loop turn that finished it (rows finishing in the same turn share one transaction).
+`workers=N` (`maslab bench --workers N`) splits the rows across N processes, each with its own
+event loop; they send rows back and the parent stays the store's single writer. The seed goes into the system's config, the dataset's option shuffle/generator and the
 completion-cache namespace, so seeds are independent replicates and re-runs replay exactly.
 `resume=True` skips finished rows and retries failed ones; a sweep killed mid-way loses nothing
 that had finished. An assignment computed by an assigner plug-in (`maslab.assigners`, e.g. `xmas`)
@@ -39,11 +42,12 @@ and run the new cells. One process writes a folder at a time (`exclusive`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -481,19 +485,30 @@ async def run_sweep(
     max_tokens: int | None = None,
     cache_path: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> SweepSummary:
     """Run every pending (cell, task) of the grid; commit each row as it finishes. Holds `out`
-    exclusively for the whole run (`BusyError` when another process does)."""
+    exclusively for the whole run (`BusyError` when another process does).
+
+    `workers > 1` splits the rows across that many processes, each with its own event loop, pool and
+    `concurrency` (so `workers × concurrency` rows are in flight); they send finished rows back and this
+    process stays the store's only writer. A `pool` object cannot cross processes: with workers, the
+    sweep's own models (or `models_file`) are used."""
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, not {workers}")
+    if workers > 1 and pool is not None:
+        raise ConfigError("a sweep with workers > 1 builds its pool in every worker: pass the models file, "
+                          "not a pool object")
     out = Path(out)
     with exclusive(out):
         return await _run_sweep(sweep, out=out, resume=resume, force_new_cells=force_new_cells, pool=pool,
                                 models_file=models_file, max_tokens=max_tokens, cache_path=cache_path,
-                                progress=progress)
+                                progress=progress, workers=workers)
 
 
 async def _run_sweep(sweep: Sweep, *, out: Path, resume: bool, force_new_cells: bool, pool: Any,
                      models_file: str | None, max_tokens: int | None, cache_path: str | None,
-                     progress: bool) -> SweepSummary:
+                     progress: bool, workers: int) -> SweepSummary:
     store = ResultStore(out / "results.sqlite")
     if store.count() and not resume:
         raise ConfigError(f"{out}/results.sqlite already holds {store.count()} rows: "
@@ -518,32 +533,22 @@ async def _run_sweep(sweep: Sweep, *, out: Path, resume: bool, force_new_cells: 
                 pool.resolve(alias)
 
     _resolve_computed(cells, sweep, store, pool, resume)
-    work: list[tuple[Cell, Any, Task]] = []
-    task_cache: dict[tuple[str, int], list[Task]] = {}
-    done = store.finished() if resume else set()
-    skipped = 0
-    per_cell: dict[str, int] = {}
-    for cell in cells:
-        key = (cell.dataset.name, cell.dataset.seed if cell.dataset.seed is not None else cell.seed)
-        if key not in task_cache:
-            task_cache[key] = cell.dataset.load(key[1], Path(sweep.base_dir))
-        tasks = task_cache[key]
-        method = _method_for(cell)
-        store.add_cell(_cell_record(cell, sweep.name, len(tasks)))
-        per_cell[cell.cell_id] = 0
-        for task in tasks:
-            if (cell.cell_id, task.id) in done:
-                skipped += 1
-                continue
-            work.append((cell, method, task))
-            per_cell[cell.cell_id] += 1
-
+    plan = _Plan(sweep, store if resume else None, cells)
+    for cell in plan.cells:
+        store.add_cell(_cell_record(cell, sweep.name, len(plan.tasks[cell.cell_id])))
+    pending = plan.pending()
     start = time.perf_counter()
-    failed = await _execute(store, pool, work, per_cell, sweep=sweep.name, out=out,
-                            concurrency=sweep.concurrency, attempts=store.attempts() if resume else {},
-                            progress=progress)
-    return SweepSummary(out=str(out), cells=len(cells), tasks=sum(len(v) for v in task_cache.values()),
-                        ran=len(work), skipped=skipped, failed=failed, elapsed_s=time.perf_counter() - start)
+    with _progress(pending, progress) as advance:
+        if workers == 1 or not any(pending.values()):
+            failed = await _execute(_StoreWriter(store), pool, plan.rows(), sweep=sweep.name, out=out,
+                                    concurrency=sweep.concurrency, on_row=advance)
+        else:
+            spec = {"sweep": json.loads(sweep.model_dump_json()), "out": str(out), "models_file": models_file,
+                    "max_tokens": max_tokens, "cache_path": cache_path, "resume": resume, "workers": workers,
+                    "cells": [c.model_dump(mode="json") for c in plan.cells]}  # computed roles included
+            failed = await asyncio.to_thread(_run_workers, spec, store, advance)
+    return SweepSummary(out=str(out), cells=len(plan.cells), tasks=plan.n_tasks, ran=sum(pending.values()),
+                        skipped=plan.skipped, failed=failed, elapsed_s=time.perf_counter() - start)
 
 
 def _cell_record(cell: Cell, sweep: str, n_tasks: int) -> dict[str, Any]:
@@ -552,31 +557,235 @@ def _cell_record(cell: Cell, sweep: str, n_tasks: int) -> dict[str, Any]:
             "dataset": cell.dataset.name, "seed": cell.seed, "n_tasks": n_tasks, "definition": cell.definition}
 
 
-async def _execute(store: ResultStore, pool: Any, work: list[tuple[Cell, Any, Task]], per_cell: dict[str, int], *,
-                   sweep: str, out: Path, concurrency: int, attempts: dict[tuple[str, str], int],
-                   progress: bool) -> int:
-    """Run the work list with bounded concurrency, committing each row; returns the failed count."""
-    sem = asyncio.Semaphore(concurrency)
+class _Plan:
+    """The grid's rows, produced lazily: per cell its dataset (kept as compact JSON, a `Task` object made only
+    while its row runs, so memory does not grow with the task count), its method compiled once, and on
+    resume the rows already finished (skipped) and the attempts so far."""
+
+    def __init__(self, sweep: Sweep, store: ResultStore | None, cells: list[Cell]) -> None:
+        self.cells = cells
+        self.done = store.finished() if store is not None else set()
+        self.attempts = store.attempts() if store is not None else {}
+        loaded: dict[tuple[str, int], _Tasks] = {}
+        self.tasks: dict[str, _Tasks] = {}
+        self.methods: dict[str, Any] = {}
+        for cell in self.cells:
+            key = (cell.dataset.name, cell.dataset.seed if cell.dataset.seed is not None else cell.seed)
+            if key not in loaded:
+                loaded[key] = _Tasks(cell.dataset.load(key[1], Path(sweep.base_dir)))
+            self.tasks[cell.cell_id] = loaded[key]
+            method = self.methods[cell.cell_id] = _method_for(cell)
+            if not method.per_run_graph():  # compiled before the first row: no row waits for LangGraph's import
+                method.compiled()
+        self.n_tasks = sum(len(v) for v in loaded.values())
+        self.skipped = sum(1 for cell in self.cells for task_id in self.tasks[cell.cell_id].ids
+                           if (cell.cell_id, task_id) in self.done)
+
+    def pending(self) -> dict[str, int]:
+        """Rows still to run, per cell."""
+        return {c.cell_id: sum(1 for t in self.tasks[c.cell_id].ids if (c.cell_id, t) not in self.done)
+                for c in self.cells}
+
+    def rows(self, shard: int = 0, shards: int = 1) -> Iterator[tuple[Cell, Any, Task, int]]:
+        """(cell, method, task, attempt) of every pending row, cell by cell; with `shards`, only every
+        `shards`-th row of the whole grid (finished rows included, so the split never depends on them)."""
+        k = 0
+        for cell in self.cells:
+            method, tasks = self.methods[cell.cell_id], self.tasks[cell.cell_id]
+            for i, task_id in enumerate(tasks.ids):
+                mine, k = k % shards == shard, k + 1
+                if mine and (cell.cell_id, task_id) not in self.done:
+                    yield cell, method, tasks[i], self.attempts.get((cell.cell_id, task_id), 0) + 1
+
+
+class _Tasks:
+    """A dataset held as its tasks' ids and JSON (a few hundred bytes each instead of a few KiB of objects);
+    a dataset whose tasks do not survive a JSON round trip (metadata that is not plain JSON) is kept as is."""
+
+    def __init__(self, tasks: list[Task]) -> None:
+        self.ids = [t.id for t in tasks]
+        self._items: list[Task] | list[bytes] = tasks
+        try:
+            blobs = [t.model_dump_json().encode() for t in tasks]
+        except ValueError:  # pydantic's serialisation errors are ValueErrors
+            return
+        if not tasks or Task.model_validate_json(blobs[0]) == tasks[0]:
+            self._items = blobs
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> Task:
+        item = self._items[i]
+        return Task.model_validate_json(item) if isinstance(item, bytes) else item
+
+
+class _GroupCommit:
+    """Rows finished in one event-loop turn are handed on together at the end of that turn — one transaction
+    (or one message) instead of one per row, without ever holding a finished row back for longer."""
+
+    def __init__(self) -> None:
+        self._pending: list[ResultRow] = []
+        self._scheduled = False
+
+    def add(self, row: ResultRow) -> None:
+        self._pending.append(row)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        rows, self._pending = self._pending, []
+        if rows:
+            self._commit(rows)
+
+    def _commit(self, rows: list[ResultRow]) -> None:
+        raise NotImplementedError
+
+
+class _StoreWriter(_GroupCommit):
+    def __init__(self, store: ResultStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def _commit(self, rows: list[ResultRow]) -> None:
+        self.store.write_many(rows)
+
+
+async def _execute(sink: _GroupCommit, pool: Any, rows: Iterator[tuple[Cell, Any, Task, int]], *, sweep: str,
+                   out: Path, concurrency: int, on_row: Callable[[str], None]) -> int:
+    """Run the rows with `concurrency` runners pulling from one lazy iterator (no task object per pending
+    row), handing each finished row to `sink`; returns the failed count."""
     failed = 0
 
-    async def one(cell: Cell, method: Any, task: Task, advance: Callable[[str], None]) -> None:
+    async def runner() -> None:
         nonlocal failed
-        async with sem:
-            row = await run_one(cell, method, task, pool, sweep=sweep, trace_dir=out / "traces",
-                                attempts=attempts.get((cell.cell_id, task.id), 0) + 1)
-        store.write(row)
-        failed += row.status != "ok"
-        advance(cell.cell_id)
+        for cell, method, task, attempt in rows:  # each row is taken by exactly one runner
+            row = await run_one(cell, method, task, pool, sweep=sweep, trace_dir=out / "traces", attempts=attempt)
+            sink.add(row)
+            failed += row.status != "ok"
+            on_row(row.cell_id)
 
-    if not progress:
-        await asyncio.gather(*(one(c, m, t, lambda _cid: None) for c, m, t in work))
-        return failed
+    try:
+        await asyncio.gather(*(runner() for _ in range(concurrency)))
+    finally:
+        sink.flush()
+    return failed
+
+
+@contextlib.contextmanager
+def _progress(pending: dict[str, int], enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar per cell (or nothing); yields the callback that advances a cell by one row."""
+    if not enabled:
+        yield lambda cell_id: None
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        ids = {cid: bar.add_task(cid, total=n) for cid, n in per_cell.items() if n}
-        await asyncio.gather(*(one(c, m, t, lambda cid: bar.advance(ids[cid])) for c, m, t in work))
-    return failed
+        ids = {cid: bar.add_task(cid, total=n) for cid, n in pending.items() if n}
+        yield lambda cell_id: bar.advance(ids[cell_id])
+
+
+# --------------------------------------------------------------------------- worker processes
+#
+# The parent is the store's single writer: workers send finished rows over a pipe (a message per
+# event-loop turn) and the parent commits each message in one transaction. Why not let workers write
+# through SQLite's WAL with a lock: writers would contend for the one write lock at every commit, a
+# killed worker could leave a hot journal behind, and progress, failure counts and the cell table
+# would need a second channel anyway. Rows are split by position in the whole grid (every N-th row),
+# so the split never depends on what is already finished and resume needs no coordination.
+
+
+def _run_workers(spec: dict[str, Any], store: ResultStore, advance: Callable[[str], None]) -> int:
+    """Start `spec["workers"]` worker processes, commit the rows they send, return the failed count."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from maslab.errors import MaslabError
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and an event loop
+    procs, readers = [], {}
+    try:
+        for i in range(spec["workers"]):
+            reader, writer = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker_main, args=(spec, i, writer), name=f"maslab-sweep-worker-{i}",
+                               daemon=True)
+            proc.start()
+            writer.close()
+            procs.append(proc)
+            readers[reader] = i
+        failed, finished = 0, set()
+        while readers:
+            for reader in wait(list(readers)):
+                i = readers[reader]
+                try:
+                    kind, payload = reader.recv()
+                except EOFError:
+                    del readers[reader]
+                    if i not in finished:
+                        procs[i].join(5)
+                        raise MaslabError(f"sweep worker {i} died (exit code {procs[i].exitcode}); every row it "
+                                          "finished is saved: run again with --resume") from None
+                    continue
+                if kind == "rows":
+                    store.write_many(payload)
+                    for row in payload:
+                        failed += row["status"] != "ok"
+                        advance(row["cell_id"])
+                elif kind == "done":
+                    finished.add(i)
+                else:  # "error": the worker's own failure, as text
+                    raise MaslabError(f"sweep worker {i} failed: {payload}")
+        return failed
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(10)
+
+
+def _worker_main(spec: dict[str, Any], index: int, conn: Any) -> None:
+    """A worker process: its shard of the rows, on its own event loop and pool; rows go back over `conn`."""
+    _die_with_parent()
+    try:
+        sweep = Sweep.model_validate(spec["sweep"])
+        out = Path(spec["out"])
+        pool = _pool_for(sweep, out, spec["models_file"], spec["max_tokens"], spec["cache_path"])
+        store = ResultStore(out / "results.sqlite", readonly=True) if spec["resume"] else None
+        plan = _Plan(sweep, store, [Cell.model_validate(c) for c in spec["cells"]])
+        if store is not None:
+            store.close()
+        asyncio.run(_execute(_PipeSender(conn), pool, plan.rows(index, spec["workers"]), sweep=sweep.name,
+                             out=out, concurrency=sweep.concurrency, on_row=lambda cell_id: None))
+    except Exception as e:  # tell the parent what went wrong rather than dying mute
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        raise
+    conn.send(("done", None))
+    conn.close()
+
+
+class _PipeSender(_GroupCommit):
+    def __init__(self, conn: Any) -> None:
+        super().__init__()
+        self.conn = conn
+
+    def _commit(self, rows: list[ResultRow]) -> None:
+        self.conn.send(("rows", [row.model_dump() for row in rows]))
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the parent dies (even by SIGKILL)."""
+    import os
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent is already gone
+            os._exit(1)
 
 
 async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str, trace_dir: Path,
@@ -637,7 +846,8 @@ async def run_workflow_on_dataset(workflow: Any, method: Any, pool: Any, *, data
         tasks = entry.load(seed, Path.cwd())
         store.add_cell(_cell_record(cell, sweep.name, len(tasks)))
         start = time.perf_counter()
-        failed = await _execute(store, pool, [(cell, method, t) for t in tasks], {cell.cell_id: len(tasks)},
-                                sweep=sweep.name, out=out, concurrency=concurrency, attempts={}, progress=True)
+        with _progress({cell.cell_id: len(tasks)}, True) as advance:
+            failed = await _execute(_StoreWriter(store), pool, ((cell, method, t, 1) for t in tasks),
+                                    sweep=sweep.name, out=out, concurrency=concurrency, on_row=advance)
     return SweepSummary(out=str(out), cells=1, tasks=len(tasks), ran=len(tasks), skipped=0, failed=failed,
                         elapsed_s=time.perf_counter() - start)

@@ -1,0 +1,105 @@
+"""Rows per second of a vanilla sweep against a zero-latency server, with one and with two worker processes.
+
+Starts the zero-latency fake OpenAI-compatible server (`python -m maslab.testing`) in its own process,
+then runs a `vanilla` sweep of N generated arithmetic tasks at concurrency 256, exactly as `maslab bench
+--workers W` runs it (`run_sweep(..., workers=W)`: completion cache on, results store, traces), each in
+a fresh Python process, and prints per run
+
+* `rows/s`: rows ÷ the sweep's wall time (the store's first row start to its last row end);
+* `client CPU ms/call`: the sweep's CPU time (the driving process from `run_sweep`'s start, plus its
+  worker processes, start-up included) ÷ model calls;
+* `peak RSS MiB`: the largest resident set of the driving process and its workers.
+
+It runs 10,000 tasks with `--workers 1` and `--workers 2`, and 2,000 tasks with `--workers 1` for the
+memory comparison; every figure is the median of `--repeats` runs.
+
+    python benchmarks/throughput.py [--tasks 10000] [--small 2000] [--concurrency 256] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+
+DRIVER = """
+import asyncio, json, resource, sqlite3, sys, time
+from maslab.bench.sweep import Sweep, run_sweep
+api_base, tasks, concurrency, workers, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+models = {"default": "fake", "models": {"fake": {"endpoints": [
+    {"model": "openai/fake-model", "api_base": api_base, "max_concurrency": 4096}]}}}
+sweep = Sweep.model_validate({"name": "throughput", "models": models, "methods": [{"method": "vanilla"}],
+                              "datasets": [{"name": "arith", "generator": "arithmetic", "n": tasks}],
+                              "concurrency": concurrency})
+cpu = time.process_time()
+summary = asyncio.run(run_sweep(sweep, out=out, progress=False, workers=workers))
+cpu = time.process_time() - cpu
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu += children.ru_utime + children.ru_stime
+with sqlite3.connect(out + "/results.sqlite") as db:
+    first, last, rows, calls = db.execute(
+        "SELECT MIN(started_at), MAX(finished_at), COUNT(*), SUM(calls) FROM results").fetchone()
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024
+print(json.dumps({"rows": rows, "calls": calls, "failed": summary.failed, "wall": last - first, "cpu": cpu,
+                  "rss": rss}))
+"""
+
+
+@contextlib.contextmanager
+def fake_server() -> Iterator[str]:
+    """`python -m maslab.testing` in a subprocess; yields its api_base."""
+    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", "#### 7"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def sweep_run(api_base: str, tasks: int, concurrency: int, workers: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as out:
+        proc = subprocess.run([sys.executable, "-c", DRIVER, api_base, str(tasks), str(concurrency), str(workers),
+                               out], capture_output=True, text=True, timeout=3600)
+    if proc.returncode:
+        raise SystemExit(f"sweep failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["rows"] != tasks or result["failed"]:
+        raise SystemExit(f"expected {tasks} rows without failures, got {result}")
+    return {"rows/s": tasks / result["wall"], "cpu ms/call": 1000 * result["cpu"] / result["calls"],
+            "rss": result["rss"]}
+
+
+def main(tasks: int, small: int, concurrency: int, repeats: int) -> None:
+    configs = [(tasks, 1), (tasks, 2), (small, 1)]
+    runs: dict[tuple[int, int], list[dict[str, float]]] = {c: [] for c in configs}
+    with fake_server() as api_base:
+        for _ in range(repeats):  # interleaved: a busy machine slows every configuration alike
+            for n, w in configs:
+                runs[(n, w)].append(sweep_run(api_base, n, concurrency, w))
+    med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items()}
+    print(f"vanilla sweep, zero-latency fake server in its own process, concurrency {concurrency} per worker, "
+          f"cache and traces on; median of {repeats}")
+    print(f"{'tasks':>7} {'workers':>8} {'rows/s':>8} {'client CPU ms/call':>19} {'peak RSS MiB':>13}")
+    for (n, w), m in med.items():
+        print(f"{n:>7} {w:>8} {m['rows/s']:>8.0f} {m['cpu ms/call']:>19.2f} {m['rss']:>13.0f}")
+    one, two = med[(tasks, 1)], med[(tasks, 2)]
+    print(f"rows/s with one worker: {one['rows/s']:.0f} (target ≥ 600); two workers / one: "
+          f"{two['rows/s'] / one['rows/s']:.2f} (target ≥ 1.7)")
+    print(f"peak RSS at {tasks} tasks / at {small}: {one['rss'] / med[(small, 1)]['rss']:.3f} (target ≤ 1.10)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    main(args.tasks, args.small, args.concurrency, args.repeats)
