@@ -78,8 +78,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip finished rows, retry failed ones")
     p.add_argument("--max-tokens", type=int, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (default: OUT/cache.sqlite)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="split the rows across N processes, each with its own event loop (default 1)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="split the rows across N processes, each with its own event loop (default 1); with "
+                   "--ray: N Ray actors (default: one per CPU of the cluster)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the rows on a Ray cluster (auto, HOST:PORT, ray://HOST:PORT; no ADDRESS: a local "
+                   "cluster for this run); needs maslab[ray]")
     _common(p)
 
     p = sub.add_parser("report", help="tables with confidence intervals, plots and an HTML page for a sweep")
@@ -320,7 +324,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, models_file=args.models)
     out = Path(args.out or Path("runs") / sweep.name)
     summary = _run(run_sweep(sweep, out=out, resume=args.resume, models_file=args.models,
-                             max_tokens=args.max_tokens, cache_path=args.cache, workers=args.workers))
+                             max_tokens=args.max_tokens, cache_path=args.cache, workers=args.workers,
+                             backend="ray" if args.ray else "local",
+                             ray_address=None if args.ray in (None, "local") else args.ray))
     _console().print(summary)
     return 0 if summary.failed == 0 else 1
 
