@@ -186,21 +186,28 @@ class _Actor:
     """The body of every actor (made a Ray actor class by `ray.remote` at run time)."""
 
     def __init__(self, setup: Callable[[dict[str, Any], int], Any], spec: dict[str, Any], index: int,
-                 log_dir: str | None) -> None:
-        if log_dir:
-            _log_to(Path(log_dir) / f"actor-{index}.log")
-        self.state = setup(spec, index)
-        log.info("actor ready", index=index, pid=os.getpid(), node=os.uname().nodename)
+                 log_dir: str | None, log_level: str) -> None:
+        import ray
 
-    def ready(self) -> int:
-        return os.getpid()
+        if log_dir:
+            _log_to(Path(log_dir) / f"actor-{index}.log", log_level)
+        self.node = ray.get_runtime_context().get_node_id()
+        self.state = setup(spec, index)
+        log.info("actor ready", index=index, pid=os.getpid(), host=os.uname().nodename, ray_node=self.node)
+
+    def ready(self) -> tuple[int, str]:
+        """(process id, Ray node id): where this actor runs."""
+        return os.getpid(), self.node
 
     async def work(self, fn: Callable[[Any, Any], Awaitable[Any]], batch: Any) -> Any:
         return await fn(self.state, batch)
 
 
-def _log_to(path: Path) -> None:
-    """Send this process's stdout, stderr (file descriptors included) and structlog lines to `path`."""
+def _log_to(path: Path, level: str) -> None:
+    """Send this process's stdout, stderr (file descriptors included) and structlog lines, at the driver's
+    level, to `path` (appended: a replacement actor continues its predecessor's file)."""
+    import logging
+
     import structlog
 
     from maslab.trace import configure_logging
@@ -210,8 +217,10 @@ def _log_to(path: Path) -> None:
     os.dup2(stream.fileno(), 1)
     os.dup2(stream.fileno(), 2)
     sys.stdout = sys.stderr = stream
-    configure_logging()
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=stream))
+    configure_logging(level)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=stream),
+                        wrapper_class=structlog.make_filtering_bound_logger(
+                            getattr(logging, level.upper(), logging.WARNING)))
 
 
 class BatchRun:
@@ -258,7 +267,7 @@ def run_batches(
     def start(i: int) -> Any:
         run.started += 1
         return remote.options(name=f"{name}-actor-{i}-{next(generation)}", namespace="maslab").remote(
-            setup, spec, i, log_dir)
+            setup, spec, i, log_dir, os.environ.get("MASLAB_LOG", "warning"))
 
     handles: list[Any] = [start(i) for i in range(actors)]
     if on_start is not None:
