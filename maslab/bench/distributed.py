@@ -248,12 +248,14 @@ def run_batches(
     name: str = "maslab",
     on_start: Callable[[list[Any]], None] | None = None,
     startup_timeout: float = 300.0,
+    stop: threading.Event | None = None,
 ) -> BatchRun:
     """Run every batch on `actors` Ray actors (see the module docstring); blocks until all are delivered.
 
     Call it with Ray connected (`connect`). `setup` and `work` must be importable module-level functions
     (Ray ships them by reference); `spec`, the batches and the results travel by value. `on_start` sees the
-    named actor handles (for tests that kill one)."""
+    named actor handles (for tests that kill one). Setting `stop` ends the run within a second (the actors
+    are killed, undelivered batches dropped: the caller was interrupted)."""
     import ray
     from ray.exceptions import ActorUnschedulableError, RayActorError, RayError, RayTaskError
 
@@ -314,13 +316,13 @@ def run_batches(
                         break
                     running[handles[i].work.remote(work, batch)] = (i, handles[i], batch)
                     load[i] += 1
-            if not running and (exhausted and not queued):
+            if (not running and (exhausted and not queued)) or (stop is not None and stop.is_set()):
                 return run
             if not running and not live and pings and \
                     time.monotonic() - min(pinged_at[i] for i in pings.values()) > startup_timeout:
                 raise MaslabError(f"no Ray actor could start within {startup_timeout:.0f}s (does the cluster "
                                   f"have {num_cpus} free CPU per actor?); every finished row is saved")
-            ready, _ = ray.wait([*running, *pings], num_returns=1, timeout=5.0)
+            ready, _ = ray.wait([*running, *pings], num_returns=1, timeout=1.0)
             for ref in ready:
                 if ref in pings:
                     i = pings.pop(ref)

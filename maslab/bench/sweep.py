@@ -36,6 +36,7 @@ import contextlib
 import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -364,8 +365,13 @@ async def run_sweep(
     start = time.perf_counter()
     with _progress(pending, progress) as advance:
         if backend == "ray" and any(pending.values()):
-            failed = await asyncio.to_thread(_run_on_ray, sweep, plan, store, pool, advance, out=out,
-                                             address=ray_address, actors=workers)
+            stop = threading.Event()
+            try:
+                failed = await asyncio.to_thread(_run_on_ray, sweep, plan, store, pool, advance, out=out,
+                                                 address=ray_address, actors=workers, stop=stop)
+            except asyncio.CancelledError:  # Ctrl-C: end the dispatch thread and the actors, keep the store
+                stop.set()
+                raise
         elif (workers or 1) == 1 or not any(pending.values()):
             failed = await _execute(_StoreWriter(store), pool, plan.rows(), sweep=sweep.name, out=out,
                                     concurrency=sweep.concurrency, on_row=advance)
@@ -621,7 +627,7 @@ _RAY_IN_FLIGHT = 4
 
 
 def _run_on_ray(sweep: Sweep, plan: _Plan, store: ResultStore, pool: Any, advance: Callable[[str], None], *,
-                out: Path, address: str | None, actors: int | None) -> int:
+                out: Path, address: str | None, actors: int | None, stop: threading.Event) -> int:
     from maslab.bench import distributed
 
     out = out.resolve()
@@ -647,7 +653,7 @@ def _run_on_ray(sweep: Sweep, plan: _Plan, store: ResultStore, pool: Any, advanc
         try:
             distributed.run_batches(setup=_ray_setup, spec=spec, work=_ray_batch, batches=_batches(plan.rows(), size),
                                     on_result=on_result, actors=actors, in_flight=_RAY_IN_FLIGHT,
-                                    log_dir=str(out / "logs"), name=f"sweep-{_slug(sweep.name)}")
+                                    log_dir=str(out / "logs"), name=f"sweep-{_slug(sweep.name)}", stop=stop)
         finally:
             if pool.cache is not None:
                 pool.cache.release_checkpoints()
