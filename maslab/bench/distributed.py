@@ -246,16 +246,15 @@ def run_batches(
     log_dir: str | None = None,
     max_deaths: int | None = None,
     name: str = "maslab",
-    on_start: Callable[[list[Any]], None] | None = None,
     startup_timeout: float = 300.0,
     stop: threading.Event | None = None,
 ) -> BatchRun:
     """Run every batch on `actors` Ray actors (see the module docstring); blocks until all are delivered.
 
     Call it with Ray connected (`connect`). `setup` and `work` must be importable module-level functions
-    (Ray ships them by reference); `spec`, the batches and the results travel by value. `on_start` sees the
-    named actor handles (for tests that kill one). Setting `stop` ends the run within a second (the actors
-    are killed, undelivered batches dropped: the caller was interrupted)."""
+    (Ray ships them by reference); `spec`, the batches and the results travel by value. Actors are named
+    `NAME-JOB-actor-INDEX-GENERATION` in the namespace `maslab`. Setting `stop` ends the run within a second
+    (the actors are killed, undelivered batches dropped: the caller was interrupted)."""
     import ray
     from ray.exceptions import ActorUnschedulableError, RayActorError, RayError, RayTaskError
 
@@ -265,15 +264,14 @@ def run_batches(
     remote = ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(_Actor)
     run = BatchRun()
     generation = itertools.count()
+    job = ray.get_runtime_context().get_job_id()  # two drivers running the same sweep never share a name
 
     def start(i: int) -> Any:
         run.started += 1
-        return remote.options(name=f"{name}-actor-{i}-{next(generation)}", namespace="maslab").remote(
+        return remote.options(name=f"{name}-{job}-actor-{i}-{next(generation)}", namespace="maslab").remote(
             setup, spec, i, log_dir, os.environ.get("MASLAB_LOG", "warning"))
 
     handles: list[Any] = [start(i) for i in range(actors)]
-    if on_start is not None:
-        on_start(handles)
     live: set[int] = set()                         # actors that answered `ready` and take work
     pings: dict[Any, int] = {h.ready.remote(): i for i, h in enumerate(handles)}
     pinged_at = {i: time.monotonic() for i in range(actors)}

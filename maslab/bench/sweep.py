@@ -644,16 +644,19 @@ def _run_on_ray(sweep: Sweep, plan: _Plan, store: ResultStore, pool: Any, advanc
 
     with distributed.connect(address):
         actors = actors or distributed.cluster_cpus()
-        spec = {"sweep": json.loads(sweep.model_dump_json()), "out": str(out),
-                "models": distributed.share_concurrency(pool.config.model_dump(mode="json"), actors),
-                "overrides": pool.overrides, "cache": str(pool.cache.path.resolve()) if pool.cache is not None else None}
+        cache = str(pool.cache.path.resolve()) if pool.cache is not None else None
+        spec = {"sweep": json.loads(sweep.model_dump_json()), "out": str(out), "overrides": pool.overrides,
+                "models": distributed.share_concurrency(pool.config.model_dump(mode="json"), actors), "cache": cache}
         size = max(1, -(-sweep.concurrency // _RAY_IN_FLIGHT))
         if pool.cache is not None:
             pool.cache.hold_checkpoints()
         try:
-            distributed.run_batches(setup=_ray_setup, spec=spec, work=_ray_batch, batches=_batches(plan.rows(), size),
-                                    on_result=on_result, actors=actors, in_flight=_RAY_IN_FLIGHT,
-                                    log_dir=str(out / "logs"), name=f"sweep-{_slug(sweep.name)}", stop=stop)
+            run = distributed.run_batches(setup=_ray_setup, spec=spec, work=_ray_batch,
+                                          batches=_batches(plan.rows(), size), on_result=on_result, actors=actors,
+                                          in_flight=_RAY_IN_FLIGHT, log_dir=str(out / "logs"),
+                                          name=f"sweep-{_slug(sweep.name)}", stop=stop)
+            log.info("ray sweep done", actors=actors, started=run.started, batches=run.delivered, deaths=run.deaths,
+                     requeued=run.requeued)
         finally:
             if pool.cache is not None:
                 pool.cache.release_checkpoints()
