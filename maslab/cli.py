@@ -87,6 +87,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("serve", help="start the local servers of the models file and keep them up until Ctrl-C")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="start them as actors on a Ray cluster instead (placed by their GPUs); needs maslab[ray]")
+    p.add_argument("--replicas", type=int, default=1, metavar="N", help="with --ray: servers per alias (default 1)")
+    p.add_argument("--write", default="models.ray.yaml", metavar="FILE",
+                   help="with --ray: the models file listing the started servers (default models.ray.yaml)")
     _common(p)
 
     p = sub.add_parser("models", help="list model aliases and their endpoints")
@@ -109,8 +114,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help="with --resume after the grid changed: set the removed cells' rows apart and run the new cells")
     p.add_argument("--max-tokens", type=POSITIVE, help="completion-token cap per call")
     p.add_argument("--cache", metavar="FILE", help="SQLite completion cache (default: OUT/cache.sqlite)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="split the rows across N processes, each with its own event loop (default 1)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="split the rows across N processes, each with its own event loop (default 1); with "
+                   "--ray: N Ray actors (default: one per CPU of the cluster)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the rows on a Ray cluster (auto, HOST:PORT, ray://HOST:PORT; no ADDRESS: a local "
+                   "cluster for this run); needs maslab[ray]")
     _common(p)
 
     p = sub.add_parser("report", help="tables with confidence intervals, plots and an HTML page for a sweep")
@@ -336,6 +345,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not specs:
         _error("no alias in the models file has a `serve:` entry")
         return 2
+    if args.ray:
+        return _serve_on_ray(args, config.model_dump(mode="json", exclude_defaults=True))
+
     def ready(handles: dict[str, Any]) -> None:
         for alias, h in handles.items():
             _console().print(f"[green]{alias}[/] ({h.spec.engine}: {h.spec.model}) on {h.api_base}  pid {h.pid}")
@@ -343,6 +355,34 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     serve_forever(specs, ready=ready)
     return 0
+
+
+def _serve_on_ray(args: argparse.Namespace, models: dict[str, Any]) -> int:
+    """`maslab serve --ray`: the `serve:` entries as Ray actors; write the models file naming them; wait."""
+    import time
+
+    import yaml
+
+    from maslab.bench.distributed import connect, serve_on_ray
+
+    address = None if args.ray == "local" else args.ray
+    with connect(address):
+        served = serve_on_ray(models, replicas=args.replicas)
+        try:
+            Path(args.write).write_text(yaml.safe_dump(served.models, sort_keys=False))
+            for alias, entry in served.models["models"].items():
+                for endpoint in entry.get("endpoints", []) if alias in served.actors else []:
+                    _console().print(f"[green]{alias}[/] ({endpoint['model']}) on {endpoint['api_base']}")
+            _console().print(f"[dim]wrote {args.write}; serving until Ctrl-C. Run sweeps with: maslab bench SWEEP.yaml "
+                             f"--ray {address or 'auto'} --models {args.write}[/]")
+            while True:
+                time.sleep(5)
+                dead = [alias for alias, ok in served.alive().items() if not all(ok)]
+                if dead:
+                    _error(f"a server of {', '.join(dead)} exited; stopping the others")
+                    return 1
+        finally:
+            served.stop()
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -435,7 +475,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out = Path(args.out or Path("runs") / sweep.name)
         summary = _run(run_sweep(sweep, out=out, resume=args.resume, force_new_cells=args.force_new_cells,
                                  models_file=args.models, max_tokens=args.max_tokens, cache_path=args.cache,
-                                 workers=args.workers))
+                                 workers=args.workers, backend="ray" if args.ray else "local",
+                                 ray_address=None if args.ray in (None, "local") else args.ray))
     _console().print(summary)
     return 0 if summary.failed == 0 else 1
 

@@ -263,6 +263,19 @@ class CompletionCache:
         with self._use():
             return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
 
+    def hold_checkpoints(self) -> None:
+        """Fold the WAL into the main file now, then keep new entries in the WAL only (no automatic
+        checkpoint), so that readers elsewhere may open the main file as an immutable snapshot;
+        `release_checkpoints()` ends that."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+
+    def release_checkpoints(self) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA wal_autocheckpoint=1000")
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

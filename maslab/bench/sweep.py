@@ -25,7 +25,8 @@ Rows are produced lazily, cell by cell, and run by `concurrency` runners that sh
 answer, score, tokens, latency, calls, error, trace pointer — is committed to the store in the
 event-loop turn that finished it (rows finishing in the same turn share one transaction).
 `workers=N` (`maslab bench --workers N`) splits the rows across N processes, each with its own
-event loop; they send rows back and the parent stays the store's single writer. The seed goes into the system's config, the dataset's option shuffle/generator and the
+event loop; they send rows back and the parent stays the store's single writer. `backend="ray"`
+(`maslab bench --ray [ADDRESS]`) runs the rows on Ray actors across a cluster, the driver still the single writer. The seed goes into the system's config, the dataset's option shuffle/generator and the
 completion-cache namespace, so seeds are independent replicates and re-runs replay exactly.
 `resume=True` skips finished rows and retries failed ones; a sweep killed mid-way loses nothing
 that had finished. An assignment computed by an assigner plug-in (`maslab.assigners`, e.g. `xmas`)
@@ -44,12 +45,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -485,30 +488,41 @@ async def run_sweep(
     max_tokens: int | None = None,
     cache_path: str | None = None,
     progress: bool = True,
-    workers: int = 1,
+    workers: int | None = None,
+    backend: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
 ) -> SweepSummary:
     """Run every pending (cell, task) of the grid; commit each row as it finishes. Holds `out`
     exclusively for the whole run (`BusyError` when another process does).
 
     `workers > 1` splits the rows across that many processes, each with its own event loop, pool and
     `concurrency` (so `workers × concurrency` rows are in flight); they send finished rows back and this
-    process stays the store's only writer. A `pool` object cannot cross processes: with workers, the
+    process stays the store's only writer. `backend="ray"` runs the rows on `workers` Ray actors instead
+    (default: one per CPU of the cluster at `ray_address`; None starts a local cluster for the run), each
+    with `concurrency` rows in flight, in batches; this process stays the one writer of the store and of the
+    completion cache (see `_run_on_ray`). A `pool` object cannot cross processes: with workers or Ray, the
     sweep's own models (or `models_file`) are used."""
-    if workers < 1:
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"unknown sweep backend {backend!r}: 'local' or 'ray'")
+    if backend == "ray":
+        from maslab.bench.distributed import require_ray
+
+        require_ray()
+    if workers is not None and workers < 1:
         raise ConfigError(f"workers must be at least 1, not {workers}")
-    if workers > 1 and pool is not None:
-        raise ConfigError("a sweep with workers > 1 builds its pool in every worker: pass the models file, "
-                          "not a pool object")
+    if (backend == "ray" or (workers or 1) > 1) and pool is not None:
+        raise ConfigError(f"a sweep with {'Ray' if backend == 'ray' else 'workers > 1'} builds its pool in every "
+                          "worker: pass the models file, not a pool object")
     out = Path(out)
     with exclusive(out):
         return await _run_sweep(sweep, out=out, resume=resume, force_new_cells=force_new_cells, pool=pool,
                                 models_file=models_file, max_tokens=max_tokens, cache_path=cache_path,
-                                progress=progress, workers=workers)
+                                progress=progress, workers=workers, backend=backend, ray_address=ray_address)
 
 
 async def _run_sweep(sweep: Sweep, *, out: Path, resume: bool, force_new_cells: bool, pool: Any,
                      models_file: str | None, max_tokens: int | None, cache_path: str | None,
-                     progress: bool, workers: int) -> SweepSummary:
+                     progress: bool, workers: int | None, backend: str, ray_address: str | None) -> SweepSummary:
     store = ResultStore(out / "results.sqlite")
     if store.count() and not resume:
         raise ConfigError(f"{out}/results.sqlite already holds {store.count()} rows: "
@@ -539,7 +553,15 @@ async def _run_sweep(sweep: Sweep, *, out: Path, resume: bool, force_new_cells: 
     pending = plan.pending()
     start = time.perf_counter()
     with _progress(pending, progress) as advance:
-        if workers == 1 or not any(pending.values()):
+        if backend == "ray" and any(pending.values()):
+            stop = threading.Event()
+            try:
+                failed = await asyncio.to_thread(_run_on_ray, sweep, plan, store, pool, advance, out=out,
+                                                 address=ray_address, actors=workers, stop=stop)
+            except asyncio.CancelledError:  # Ctrl-C: end the dispatch thread and the actors, keep the store
+                stop.set()
+                raise
+        elif (workers or 1) == 1 or not any(pending.values()):
             failed = await _execute(_StoreWriter(store), pool, plan.rows(), sweep=sweep.name, out=out,
                                     concurrency=sweep.concurrency, on_row=advance)
         else:
@@ -786,6 +808,106 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent is already gone
             os._exit(1)
+
+
+# --------------------------------------------------------------------------- Ray actors
+#
+# The same row execution as above (`_execute`), on Ray actors (`maslab.bench.distributed` runs the batches
+# and survives dying actors). The driver — this process — keeps the plan, the store and the completion
+# cache: it pulls batches of pending rows from the plan's lazy iterator (tasks travel by value, so nodes need
+# no dataset files), and commits each batch's rows, and the completions its actor made, as it arrives.
+# Actors read the cache as an immutable snapshot of the driver's file (a shared filesystem; see
+# `distributed.SnapshotCache`), and their endpoints' `max_concurrency` is split evenly between them
+# (`distributed.share_concurrency`). Each actor runs `concurrency` rows at a time as `_RAY_IN_FLIGHT`
+# batches, so the next batch is already there while the last rows of one finish.
+
+_RAY_IN_FLIGHT = 4
+
+
+def _run_on_ray(sweep: Sweep, plan: _Plan, store: ResultStore, pool: Any, advance: Callable[[str], None], *,
+                out: Path, address: str | None, actors: int | None, stop: threading.Event) -> int:
+    from maslab.bench import distributed
+
+    out = out.resolve()
+    failed = 0
+
+    def on_result(result: tuple[list[dict[str, Any]], list[tuple[str, str, str, int]]]) -> None:
+        nonlocal failed
+        rows, completions = result
+        distributed.store_shipped(pool.cache, completions)
+        store.write_many(rows)
+        for row in rows:
+            failed += row["status"] != "ok"
+            advance(row["cell_id"])
+
+    with distributed.connect(address):
+        actors = actors or distributed.cluster_cpus()
+        cache = str(pool.cache.path.resolve()) if pool.cache is not None else None
+        spec = {"sweep": json.loads(sweep.model_dump_json()), "out": str(out), "overrides": pool.overrides,
+                "models": distributed.share_concurrency(pool.config.model_dump(mode="json"), actors), "cache": cache,
+                "cells": [c.model_dump(mode="json") for c in plan.cells]}  # hashed ids, computed roles included
+        size = max(1, -(-sweep.concurrency // _RAY_IN_FLIGHT))
+        if pool.cache is not None:
+            pool.cache.hold_checkpoints()
+        try:
+            run = distributed.run_batches(setup=_ray_setup, spec=spec, work=_ray_batch,
+                                          batches=_batches(plan.rows(), size), on_result=on_result, actors=actors,
+                                          in_flight=_RAY_IN_FLIGHT, log_dir=str(out / "logs"),
+                                          name=f"sweep-{_slug(sweep.name)}", stop=stop)
+            log.info("ray sweep done", actors=actors, started=run.started, batches=run.delivered, deaths=run.deaths,
+                     requeued=run.requeued)
+        finally:
+            if pool.cache is not None:
+                pool.cache.release_checkpoints()
+    return failed
+
+
+def _batches(rows: Iterator[tuple[Cell, Any, Task, int]], size: int) -> Iterator[list[tuple[str, Task, int]]]:
+    """(cell id, task, attempt) of the pending rows, `size` at a time, drawn lazily."""
+    while batch := [(cell.cell_id, task, attempt) for cell, _, task, attempt in itertools.islice(rows, size)]:
+        yield batch
+
+
+class _RayState:
+    """What one actor keeps: the sweep, its pool (the shipped models, the cache snapshot), cells and methods."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from maslab.bench.distributed import SnapshotCache
+        from maslab.models import ModelPool
+
+        self.sweep = Sweep.model_validate(spec["sweep"])
+        self.out = Path(spec["out"])
+        self.pool = ModelPool.from_dict(spec["models"], overrides=spec["overrides"] or None)
+        self.cache = self.pool.cache = SnapshotCache(spec["cache"]) if spec["cache"] else None
+        self.cells = {cell.cell_id: cell for cell in map(Cell.model_validate, spec["cells"])}
+        self.methods: dict[str, Any] = {}
+
+    def method(self, cell_id: str) -> Any:
+        if cell_id not in self.methods:
+            self.methods[cell_id] = _method_for(self.cells[cell_id])
+        return self.methods[cell_id]
+
+
+def _ray_setup(spec: dict[str, Any], index: int) -> _RayState:
+    return _RayState(spec)
+
+
+async def _ray_batch(state: _RayState, batch: list[tuple[str, Task, int]]) -> tuple[list[dict[str, Any]], Any]:
+    """Run one batch (all its rows at once); its rows, and the completions made since the last batch."""
+    sink = _Collect()
+    rows = ((state.cells[cell_id], state.method(cell_id), task, attempt) for cell_id, task, attempt in batch)
+    await _execute(sink, state.pool, rows, sweep=state.sweep.name, out=state.out, concurrency=len(batch),
+                   on_row=lambda cell_id: None)
+    return [row.model_dump() for row in sink.rows], state.cache.drain() if state.cache is not None else []
+
+
+class _Collect(_GroupCommit):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[ResultRow] = []
+
+    def _commit(self, rows: list[ResultRow]) -> None:
+        self.rows.extend(rows)
 
 
 async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str, trace_dir: Path,
