@@ -95,6 +95,7 @@ class Scorer:
 
     name: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = True
+    takes_pool: ClassVar[bool] = False  # True: `get_scorer(..., pool=)` hands it the run's model pool (judges)
 
     async def score(self, task: Task, solution: Solution | str | None) -> Score:
         if solution is None:
@@ -136,27 +137,32 @@ def list_scorers() -> list[str]:
     return sorted(SCORERS)
 
 
-def get_scorer(name: str, **options: Any) -> Scorer:
-    """A scorer by name, configured with `options` (ConfigError for unknown names or options)."""
+def get_scorer(name: str, *, pool: ModelPool | None = None, **options: Any) -> Scorer:
+    """A scorer by name, configured with `options` (ConfigError for unknown names or options); a scorer
+    that calls a model (`takes_pool`, e.g. a judge) gets `pool` unless the options name one."""
     cls = SCORERS.get(name)
     if cls is None:
         plugins.load_group(plugins.BENCHMARKS)
         cls = SCORERS.get(name)
     if cls is None:
         raise ConfigError(f"unknown scorer {name!r}; known: {list_scorers()}" + plugins.failure_hint(plugins.BENCHMARKS))
+    if cls.takes_pool and pool is not None:
+        options.setdefault("pool", pool)
     try:
         return cls(**options)
     except TypeError as exc:
         raise ConfigError(f"scorer {name!r}: {exc}") from None
 
 
-def score_for(task: Task, options: Mapping[str, Mapping[str, Any]] | None = None) -> Scorer:
+def score_for(task: Task, options: Mapping[str, Mapping[str, Any]] | None = None, *,
+              pool: ModelPool | None = None) -> Scorer:
     """The task's default scorer (`metadata["scorer"]`; else `choice` with choices, `exact` without).
 
-    `options` maps scorer names to their options, e.g. `{"llm_judge": {"pool": pool}}`.
+    `options` maps scorer names to their options, e.g. `{"llm_judge": {"alias": "judge"}}`; `pool` goes
+    to scorers that take one.
     """
     name = task.metadata.get("scorer") or ("choice" if task.choices else "exact")
-    return get_scorer(name, **dict((options or {}).get(name, {})))
+    return get_scorer(name, pool=pool, **dict((options or {}).get(name, {})))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,6 +339,8 @@ def _gold_for_judge(task: Task) -> str:
 @register_scorer("llm_judge")
 class LLMJudgeScorer(Scorer):
     """One temperature-0 call to a judge model on (question, output, gold)."""
+
+    takes_pool = True
 
     def __init__(
         self,
