@@ -95,7 +95,7 @@ class Scorer:
 
     name: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = True
-    takes_pool: ClassVar[bool] = False  # True: `get_scorer(..., pool=)` hands it the run's model pool (judges)
+    takes_pool: ClassVar[bool] = False  # True: `get_scorer(..., run_pool=)` hands it the run's model pool (judges)
 
     async def score(self, task: Task, solution: Solution | str | None) -> Score:
         if solution is None:
@@ -137,17 +137,17 @@ def list_scorers() -> list[str]:
     return sorted(SCORERS)
 
 
-def get_scorer(name: str, *, pool: ModelPool | None = None, **options: Any) -> Scorer:
+def get_scorer(name: str, *, run_pool: ModelPool | None = None, **options: Any) -> Scorer:
     """A scorer by name, configured with `options` (ConfigError for unknown names or options); a scorer
-    that calls a model (`takes_pool`, e.g. a judge) gets `pool` unless the options name one."""
+    that calls a model (`takes_pool`, e.g. a judge) gets `run_pool` as its `pool` unless the options name one."""
     cls = SCORERS.get(name)
     if cls is None:
         plugins.load_group(plugins.BENCHMARKS)
         cls = SCORERS.get(name)
     if cls is None:
         raise ConfigError(f"unknown scorer {name!r}; known: {list_scorers()}" + plugins.failure_hint(plugins.BENCHMARKS))
-    if cls.takes_pool and pool is not None:
-        options.setdefault("pool", pool)
+    if cls.takes_pool and run_pool is not None:
+        options.setdefault("pool", run_pool)
     try:
         return cls(**options)
     except TypeError as exc:
@@ -155,14 +155,14 @@ def get_scorer(name: str, *, pool: ModelPool | None = None, **options: Any) -> S
 
 
 def score_for(task: Task, options: Mapping[str, Mapping[str, Any]] | None = None, *,
-              pool: ModelPool | None = None) -> Scorer:
+              run_pool: ModelPool | None = None) -> Scorer:
     """The task's default scorer (`metadata["scorer"]`; else `choice` with choices, `exact` without).
 
-    `options` maps scorer names to their options, e.g. `{"llm_judge": {"alias": "judge"}}`; `pool` goes
-    to scorers that take one.
+    `options` maps scorer names to their options, e.g. `{"llm_judge": {"alias": "judge"}}`; `run_pool`
+    goes to scorers that take one.
     """
     name = task.metadata.get("scorer") or ("choice" if task.choices else "exact")
-    return get_scorer(name, pool=pool, **dict((options or {}).get(name, {})))
+    return get_scorer(name, run_pool=run_pool, **dict((options or {}).get(name, {})))
 
 
 # ---------------------------------------------------------------------------------------------

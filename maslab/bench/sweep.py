@@ -418,8 +418,8 @@ async def run_one(cell: Cell, method: Any, task: Task, pool: Any, *, sweep: str,
                          for k, v in usage.by("role").items()}
     if solution is not None:
         options = cell.dataset.scorer_options
-        scorer = get_scorer(cell.dataset.scorer, pool=pool, **options) if cell.dataset.scorer else score_for(
-            task, pool=pool)
+        scorer = get_scorer(cell.dataset.scorer, run_pool=pool, **options) if cell.dataset.scorer else score_for(
+            task, run_pool=pool)
         try:
             score = await scorer.score(task, solution)
         except Exception as e:  # a scorer bug must not lose the answer

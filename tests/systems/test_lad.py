@@ -379,7 +379,7 @@ def test_the_loader_makes_100_tasks_per_variant_whose_metadata_is_only_a_pointer
     assert task.choices["ABCDEF".index(task.answer)] == record["questions"][0]["correct_option"]
     assert osq["ii-dev-1"].question == "What is the implication in this image?" and osq["ii-dev-1"].answer is None
     assert osq["cii-dev-1"].question == "这张图片有什么隐喻？"
-    assert score_for(osq["ii-dev-1"], pool=pool(lambda r: "[3]")).name == "lad_osq"
+    assert score_for(osq["ii-dev-1"], run_pool=pool(lambda r: "[3]")).name == "lad_osq"
 
 
 def test_bad_data_files_are_located_errors(tmp_path, lad_dir):
