@@ -33,6 +33,11 @@ def web() -> LocalWeb:
     return LocalWeb(CORPUS)
 
 
+@pytest.fixture(scope="module")
+def bm25_only() -> LocalWeb:
+    return LocalWeb(CORPUS, embedding=False)
+
+
 # --------------------------------------------------------------------------- 1. the splitter
 
 
@@ -119,8 +124,9 @@ KEY_DOCUMENTS = {  # web-routed questions of the kind LAD writes → the page th
 
 
 @pytest.mark.parametrize(("question", "key"), KEY_DOCUMENTS.items(), ids=list(KEY_DOCUMENTS.values()))
-def test_bm25_returns_the_key_document_first_and_select_returns_its_text(web, question, key):
-    hits = web.search([question], topk=6)
+def test_bm25_returns_the_key_document_first_and_select_returns_its_text(web, bm25_only, question, key):
+    assert bm25_only.search([question], topk=6)[0]["id"] == key  # BM25 alone
+    hits = web.search([question], topk=6)  # BM25 fused with the LSA embedding (the default)
     assert hits[0]["id"] == key and len(hits) == 6
     assert set(hits[0]) == {"id", "title", "snippet", "url"} and hits[0]["url"].startswith("local://")
     page = web.select([key])

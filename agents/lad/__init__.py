@@ -29,7 +29,9 @@ Stage III — Reasoning, "LAD-CoT" (role `reasoner`, image + context: descriptio
 Every call has top_p 0.9 (0.8 in WebSearch). Calls per image (LAD-CoT, full search): 2 + 1 + 5 × (1 judge
 + 1 ModelSearch call or a whole WebSearch run) + 2 + 2, i.e. 17 when every question goes to ModelSearch;
 a WebSearch run costs turns + 3 per node + 1 (`websearch`). A task without choices gets the open answer
-only (one reasoning call).
+only (one reasoning call); so do the `plain` and `cot` baselines, which answer the task's own question
+(the options for a multiple-choice task) in one call (ours: the paper's baselines answer each question
+type directly, and a sweep then compares their cost fairly).
 
 Ablations, as the paper's tables: `reasoning` — `plain` (no CoT: the question and options with the
 image), `cot` (a step-by-step cue), `lad_cot` (Stage I + LAD-CoT) — Table 2; `search` — `none` (Table
@@ -281,7 +283,11 @@ class LAD(Method[Config]):
             else:
                 cue = f" {P.COT_CUE[lang]}" if cfg.reasoning == "cot" else ""
                 open_prompt = f"{context}{question or P.OSQ_QUESTION[lang]}{cue}"
-            coros = [call("reasoner", "open", [await view(state, "reasoner", open_prompt, "open")])]
+            # LAD-CoT writes the open implication for every image (spec §1 steps 10–11: "+ 2 + 2"); the plain
+            # and CoT baselines answer the task's own question only: one call (ours, so that their cost is fair)
+            coros = []
+            if cfg.reasoning == "lad_cot" or not task.choices:
+                coros.append(call("reasoner", "open", [await view(state, "reasoner", open_prompt, "open")]))
             if task.choices:
                 letters = LETTERS[:len(task.choices)]
                 mcq = P.MCQ_BODY[lang].format(question=question, options="".join(
@@ -290,14 +296,15 @@ class LAD(Method[Config]):
                 mcq_prompt = context + template.format(mcq=mcq, letters=", ".join(letters))
                 coros.append(call("reasoner", "mcq", [await view(state, "reasoner", mcq_prompt, "mcq")]))
             replies = await gather(coros)
-            metadata: dict[str, Any] = {**(state.get("metadata") or {}), **_summary(cfg, state), "implication": replies[0]}
+            implication = replies[0] if len(replies) == 2 or not task.choices else None
+            metadata: dict[str, Any] = {**(state.get("metadata") or {}), **_summary(cfg, state), "implication": implication}
             if not task.choices:
                 return {"answer": replies[0], "metadata": metadata}
-            letter, source = extract_tagged_choice(replies[1], LETTERS[:len(task.choices)])
+            letter, source = extract_tagged_choice(replies[-1], LETTERS[:len(task.choices)])
             metadata["mcq"] = {"letter": letter, "parse": source, "flagged": source == "none"}
             if source == "none":
                 log.warning("lad.mcq.unparsed", task=task.id)
-            return {"answer": replies[1], "metadata": metadata}
+            return {"answer": replies[-1], "metadata": metadata}
 
         graph = state_graph(State)
         graph.add_node("start", start)

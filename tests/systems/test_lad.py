@@ -251,8 +251,8 @@ async def test_the_ranker_top_three_are_summarised_and_invalid_output_uses_all_f
 
 
 @pytest.mark.parametrize(("params", "calls"), [
-    ({"search": "none", "reasoning": "plain"}, {"reasoner": 2}),
-    ({"search": "none", "reasoning": "cot"}, {"reasoner": 2}),
+    ({"search": "none", "reasoning": "plain"}, {"reasoner": 1}),  # the baselines: the MCQ call only
+    ({"search": "none", "reasoning": "cot"}, {"reasoner": 1}),
     ({"search": "none", "reasoning": "lad_cot"}, {"perceiver": 2, "reasoner": 2}),
     ({"search": "model"}, {"perceiver": 2, "questioner": 1, "model_searcher": 5, "ranker": 1, "summarizer": 1,
                            "reasoner": 2}),
@@ -435,11 +435,17 @@ def test_the_workflow_and_sweep_files_validate():
 
 
 @pytest.mark.integration
-async def test_lad_runs_end_to_end_on_the_embedded_model_on_three_real_items(embedded_pool, mcq):
-    method = load_method("lad", corpus=str(CORPUS), search="lad")
+async def test_lad_runs_end_to_end_on_the_embedded_model_on_three_real_items(embedded_pool, mcq, tmp_path):
+    """Three real items on SmolLM2 (text only: offline perception). The first forces every question to
+    WebSearch over the hand-written local corpus (one planner turn, to keep the run short), so the corpus
+    is certainly searched; the other two run the paper's Self-Judge routing, wherever SmolLM2's verdicts
+    send them (a 135M model rarely writes a well-formed verdict: mostly the ModelSearch fallback)."""
     scorer = get_scorer("lad_mcq")
-    for task_id in ("ii-dev-1", "cii-dev-22", "ii-dev-24"):
-        solution = await method.solve(mcq[task_id], pool=embedded_pool)
+    runs = {"ii-dev-1": {"search": "web", "web_turns": 1}, "cii-dev-22": {"search": "lad"}, "ii-dev-24": {"search": "lad"}}
+    for task_id, params in runs.items():
+        recorder = RunRecorder(tmp_path / f"{task_id}.jsonl")
+        solution = await load_method("lad", corpus=str(CORPUS), **params).solve(mcq[task_id], pool=embedded_pool,
+                                                                               recorder=recorder)
         meta = solution.metadata
         assert solution.usage.errors == 0 and solution.usage.calls >= 2 + 1 + 2 + 2
         assert meta["perception"]["perceiver"]["mode"] == "ocr+opencv"  # SmolLM2 is text only
@@ -447,11 +453,24 @@ async def test_lad_runs_end_to_end_on_the_embedded_model_on_three_real_items(emb
         assert sum(meta["routing_counts"][d] for d in ("ModelSearch", "WebSearch")) == len(meta["questions"])
         score = await scorer.score(mcq[task_id], solution)
         assert score.error is None and score.detail["parse"] in ("tag", "fallback", "none")
+        if params["search"] == "web":
+            events = [json.loads(line) for line in (tmp_path / f"{task_id}.jsonl").read_text().splitlines()]
+            searched = [e for e in events if e["event"] == "tool" and e["tool"] == "web_search"]
+            read = [e for e in events if e["event"] == "tool" and e["tool"] == "web_select"]
+            assert len(searched) >= len(meta["questions"]) and any("local://lad_corpus/" in e["result"] for e in searched)
+            assert read and all(f["web"] for f in meta["search_answers"])
 
 
 @pytest.mark.integration
-async def test_a_bench_of_vanilla_against_lad_on_ten_items_reports_accuracy_with_intervals(
+def test_a_bench_of_vanilla_against_lad_on_ten_items_reports_accuracy_with_intervals(
         embedded_models_file, lad_dir, tmp_path):
+    """`maslab bench` of vanilla against LAD (Stage I + III, no search: four calls an item) on 10 real items.
+
+    SmolLM2 is text only: vanilla sends the image and each of its rows fails with a clear error naming the
+    alias (counted wrong, exit code 1: "a run failed"); LAD falls back to its offline perception and
+    completes every row. The report still gives both cells' accuracy with Wilson intervals."""
+    from maslab.bench.stats import summarize
+    from maslab.bench.store import ResultStore
     from maslab.cli import main
 
     sweep = tmp_path / "sweep.yaml"
@@ -461,16 +480,13 @@ async def test_a_bench_of_vanilla_against_lad_on_ten_items_reports_accuracy_with
         f"  - {{method: lad, params: {{search: none, corpus: {CORPUS}}}}}\n"
         f"datasets:\n  - {{name: lad-en, path: {lad_dir / 'II-Bench.json'}, format: lad_mcq, limit: 10}}\n"
         "concurrency: 4\nmax_tokens: 32\n")
-    assert main(["bench", str(sweep), "--out", str(tmp_path / "run")]) == 0
+    assert main(["bench", str(sweep), "--out", str(tmp_path / "run")]) == 1  # vanilla's rows failed (below)
     assert main(["report", str(tmp_path / "run"), "--format", "markdown"]) == 0
-    from maslab.bench.stats import summarize
-    from maslab.bench.store import ResultStore
-
     store = ResultStore.open(tmp_path / "run")
     stats = {s.method_label: s for s in summarize(store)}
     assert set(stats) == {"vanilla", "lad"} and all(s.n == 10 for s in stats.values())
     assert all(0.0 <= s.ci_low <= s.accuracy <= s.ci_high <= 1.0 for s in stats.values())
     assert stats["lad"].errors == 0
-    vanilla = [r for r in store.rows() if r.method == "vanilla"]
-    # SmolLM2 is text only: vanilla sends the image and gets a clear error naming the alias (counted wrong)
-    assert all(r.status == "ok" or "does not accept images" in (r.error or "") for r in vanilla)
+    rows = store.rows()
+    assert all(r.status == "ok" for r in rows if r.method == "lad")
+    assert all("does not accept images" in (r.error or "") for r in rows if r.method == "vanilla")
