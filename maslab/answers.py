@@ -16,7 +16,9 @@ Extraction — one family, three rule sets
       else the last number), `extract_json_object` (the last JSON object of a reply, read
       leniently by json_repair — the one JSON repair for structured replies), `extract_tag`
       (``<answer>…</answer>``), `extract_yes_no`, `extract_measure` (a value with its length unit,
-      `LENGTH_UNITS_CM`) and `answer_key(task, text)`, the comparable form the baselines vote
+      `LENGTH_UNITS_CM`), `extract_tagged_choice` (LAD's ``<answer>`` letter, else the last standalone
+      letter), `extract_bracket_rating` (a judge's ``[4]``) and `answer_key(task, text)`, the
+      comparable form the baselines vote
       and agree on: the choice letter, the whitespace-folded code, the lower-cased boxed content,
       the normalised number, else the case-folded last line; None means "no answer";
       `solution_verdict` reads an evaluator's "The solution is (in)correct" (X-MAS).
@@ -92,6 +94,7 @@ __all__ = [
     "extract_answer",
     "extract_answer_is_choice",
     "extract_boxed",
+    "extract_bracket_rating",
     "extract_choice",
     "extract_code",
     "extract_final",
@@ -99,6 +102,7 @@ __all__ = [
     "extract_measure",
     "extract_number",
     "extract_tag",
+    "extract_tagged_choice",
     "extract_yes_no",
     "extract_paren_choice",
     "extract_stated_answer",
@@ -419,6 +423,47 @@ def extract_tag(text: str | None, tag: str) -> str | None:
         return None
     found = re.findall(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.DOTALL | re.IGNORECASE)
     return found[-1] if found else None
+
+
+ChoiceSource = Literal["tag", "fallback", "none"]
+
+
+def extract_tagged_choice(text: str | None, letters: str = "ABCDEF") -> tuple[str | None, ChoiceSource]:
+    """An option letter from a ``<think>…</think> <answer>…</answer>`` reply, and where it was found.
+
+    "tag": the first standalone letter of `letters` inside the first ``<answer>`` (to ``</answer>`` or
+    the end), any case, so ``<answer> C </answer>``, ``<answer>(c)</answer>`` and ``<answer>Option C``
+    all read C. "fallback": no such tag or letter — the **last** standalone capital letter of `letters`
+    anywhere in the reply. "none": neither (the caller scores it wrong and flags it).
+    """
+    if not text:
+        return None, "none"
+    opening = re.search(r"<answer>", text, re.IGNORECASE)
+    if opening:
+        rest = text[opening.end():]
+        closing = re.search(r"</answer>", rest, re.IGNORECASE)
+        inside = rest[:closing.start()] if closing else rest
+        m = re.search(rf"(?<![A-Za-z])([{letters}{letters.lower()}])(?![A-Za-z])", inside)
+        if m:
+            return m.group(1).upper(), "tag"
+    found = re.findall(rf"(?<![A-Za-z])([{letters}])(?![A-Za-z])", text)
+    return (found[-1], "fallback") if found else (None, "none")
+
+
+def extract_bracket_rating(text: str | None, low: int = 1, high: int = 5) -> int | None:
+    """A judge's rating: the first integer inside a ``[…]`` ("[4]", "[Rating: 4]"), else the first integer
+    of the text (the LAD reference's rule); None when there is none or it lies outside `low`…`high`."""
+    if not text:
+        return None
+    found = next((m.group(1) for b in re.finditer(r"\[([^\[\]]*)\]", text)
+                  for m in [re.search(r"(?<![\d.])(\d+)(?![\d.])", b.group(1))] if m), None)
+    if found is None:
+        m = re.search(r"\d+", text)
+        found = m.group(0) if m else None
+    if found is None:
+        return None
+    value = int(found)
+    return value if low <= value <= high else None
 
 
 def extract_yes_no(text: str | None) -> str | None:

@@ -19,8 +19,8 @@ the file; `sections(markdown)` splits `full.md` into h1–h3 sections of paragra
 `lookup_doi(doi)`, `fetch(record)` → `ParsedPaper`. `LocalCorpus(root)` is the offline source over
 a directory of parsed papers: BM25 (bm25s, English stop words, no stemming) over title + full
 text, fused by reciprocal rank (k = 60) with the cosine ranking of a TF-IDF + TruncatedSVD
-embedding (scikit-learn; ours, `embedding=False` turns it off). `PaperSet` serves papers given
-directly (a benchmark task's papers). An online source — arXiv, Crossref or OpenAlex (`pyalex`)
+embedding (scikit-learn; ours, `embedding=False` turns it off): `maslab.tools.retrieval.HybridIndex`.
+`PaperSet` serves papers given directly (a benchmark task's papers). An online source — arXiv, Crossref or OpenAlex (`pyalex`)
 — plugs in by implementing the protocol (its `fetch` must return a parsed paper, e.g. by running
 a PDF parser such as MinerU); maslab ships none, and never fetches from Sci-Hub.
 """
@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from maslab.errors import ConfigError
+from maslab.tools.retrieval import HybridIndex, reciprocal_rank_fusion
 
 __all__ = [
     "Block",
@@ -48,9 +49,6 @@ __all__ = [
     "require",
     "sections",
 ]
-
-RRF_K = 60
-
 
 class Block(BaseModel):
     """One entry of a content list (MinerU's fields; unknown fields are kept)."""
@@ -212,15 +210,6 @@ class PaperSource(Protocol):
     def fetch(self, record: PaperRecord) -> ParsedPaper: ...
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[int]:
-    """Items ordered by Σ 1/(k + rank) over the rankings (rank 1 = first); ties keep first-seen order."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores, key=lambda item: -scores[item])
-
-
 class PaperSet:
     """A fixed set of parsed papers (e.g. a benchmark task's): every search returns them all, in order."""
 
@@ -255,26 +244,14 @@ class LocalCorpus:
         self.papers = [ParsedPaper.load(d, source=f"local:{self.root}") for d in dirs]
         self._by_id = {p.record.id: p for p in self.papers}
         texts = [f"{p.record.title}\n{p.record.abstract}\n{p.markdown}" for p in self.papers]
-        bm25s = require("bm25s")
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-        self._embed = _SvdEmbedding(texts, svd_dims) if embedding and len(texts) >= 3 else None
+        self._index = HybridIndex(texts, embedding=embedding, svd_dims=svd_dims)
 
     def __len__(self) -> int:
         return len(self.papers)
 
     def rank(self, query: str) -> list[int]:
         """Indices of the papers sharing anything with `query`, best first (BM25, fused with the embedding)."""
-        bm25s = require("bm25s")
-        n = len(self.papers)
-        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
-        if not tokens or not tokens[0]:
-            return []
-        docs, scores = self._bm25.retrieve(tokens, k=n, show_progress=False)
-        bm25_rank = [int(d) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
-        if self._embed is None:
-            return bm25_rank
-        return reciprocal_rank_fusion([bm25_rank, self._embed.rank(query)])
+        return self._index.rank(query)
 
     def search(self, query: str, k: int) -> list[PaperRecord]:
         return [self.papers[i].record for i in self.rank(query)[:k]]
@@ -288,25 +265,3 @@ class LocalCorpus:
             return self._by_id[record.id]
         except KeyError:
             raise ConfigError(f"paper {record.id!r} is not in the corpus {self.root}") from None
-
-
-class _SvdEmbedding:
-    """TF-IDF + TruncatedSVD (latent semantic) vectors, cosine-ranked."""
-
-    def __init__(self, texts: list[str], dims: int) -> None:
-        from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.preprocessing import normalize
-
-        self._tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True)
-        matrix = self._tfidf.fit_transform(texts)
-        components = max(1, min(dims, matrix.shape[0] - 1, matrix.shape[1] - 1))
-        self._svd = TruncatedSVD(n_components=components, random_state=0)
-        self._docs = normalize(self._svd.fit_transform(matrix))
-        self._normalize = normalize
-
-    def rank(self, query: str) -> list[int]:
-        vec = self._normalize(self._svd.transform(self._tfidf.transform([query])))
-        sims = (self._docs @ vec.T).ravel()
-        order = sorted(range(len(sims)), key=lambda i: -sims[i])
-        return [i for i in order if sims[i] > 0]

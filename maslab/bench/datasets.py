@@ -249,7 +249,7 @@ def _default_path(spec: DatasetSpec) -> Path:
     if root:
         for fname in spec.files:
             candidate = Path(root) / fname
-            if candidate.is_file():
+            if candidate.exists():  # a file, or the folder of a folder dataset (e.g. lad/)
                 return candidate
     raise ConfigError(
         f"dataset {spec.name!r} needs path= (its JSON-lines file), or MASLAB_DATA set to a folder holding "
