@@ -10,20 +10,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Files whose tests start or count llama.cpp server processes (real or fake): they share one worker with
-# the embedded-model tests, so a `pgrep llama_cpp.server` before/after never sees another test's server.
-LLAMA_FILES = {"test_serve.py", "test_integration.py"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`, set in pyproject.toml) every test that talks to the embedded
-    model runs on one worker: one llama.cpp server per session (it uses one core), the rest of the suite on
-    the other worker. Without xdist the marker is inert."""
-    for item in items:
-        if (item.get_closest_marker("integration") or item.path.name in LLAMA_FILES
-                or {"embedded_server", "embedded_pool", "embedded_models_file"} & set(item.fixturenames)):
-            item.add_marker(pytest.mark.xdist_group("embedded"))
-
 
 @pytest.fixture(params=["lean", "litellm"])
 def transport(request) -> str:
@@ -49,7 +35,8 @@ def _embedded_available() -> str | None:
 
 @pytest.fixture(scope="session")
 def embedded_server():
-    """One real llama.cpp server running SmolLM2-135M-Instruct on loopback for the whole session."""
+    """One real llama.cpp server running SmolLM2-135M-Instruct on loopback for the whole session (one per
+    pytest-xdist worker that runs an embedded-model test; each uses one core)."""
     missing = _embedded_available()
     if missing:
         pytest.skip(missing)

@@ -63,9 +63,19 @@ async def test_every_workflow_runs_once_on_the_embedded_model(path, embedded_poo
     assert solution.usage.calls == len(solution.messages)
 
 
-def _llama_servers() -> set[int]:
+def _llama_servers(home: Path) -> set[int]:
+    """llama.cpp servers started with MASLAB_HOME=`home` (servers inherit the environment; other tests' and
+    other pytest workers' servers have their own)."""
     out = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    mine = set()
+    for pid in out.split():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:  # gone already
+            continue
+        if f"MASLAB_HOME={home}".encode() in environ:
+            mine.add(int(pid))
+    return mine
 
 
 def test_maslab_ask_starts_the_embedded_server_and_leaves_none_behind(tmp_path):
@@ -73,16 +83,16 @@ def test_maslab_ask_starts_the_embedded_server_and_leaves_none_behind(tmp_path):
 
     if _embedded_available():
         pytest.skip(_embedded_available())
-    before = _llama_servers()
-    env = {**os.environ, "MASLAB_HOME": str(tmp_path / "home")}
+    home = tmp_path / "home"
+    env = {**os.environ, "MASLAB_HOME": str(home)}
     r = subprocess.run([sys.executable, "-m", "maslab.cli", "ask", "What is 2+3?", "--max-tokens", "32"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip()
     deadline = time.time() + 10
-    while _llama_servers() - before and time.time() < deadline:
+    while _llama_servers(home) and time.time() < deadline:
         time.sleep(0.2)
-    assert not (_llama_servers() - before)
+    assert not _llama_servers(home)
 
 
 def test_maslab_run_writes_trace_and_result(embedded_models_file, tmp_path):

@@ -66,11 +66,9 @@ async def test_transient_faults_are_retried_until_all_200_calls_succeed(server, 
 async def test_bad_request_fails_at_once_naming_alias_and_endpoint(server, transport):
     server.configure(mode="bad_request")
     pool = _pool(server, transport)
-    start = time.perf_counter()
     with pytest.raises(ModelCallError) as err:
         await pool.complete("fake", "hi")
-    assert time.perf_counter() - start < 5
-    assert server.requests == 1  # no retry
+    assert server.requests == 1  # no retry, no back-off
     assert "'fake'" in str(err.value) and server.api_base in str(err.value)
     assert not err.value.transient
 

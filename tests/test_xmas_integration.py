@@ -24,23 +24,23 @@ async def test_the_bench_then_x_mas_proto_complete_on_the_embedded_model(embedde
     bench = _sweep(tmp_path, "bench", {
         "methods": [{"method": "xmas_bench", "label": "qa", "params": {"function": "qa"}}],
         "assignments": [{"name": "smol", "model": "smol"}],
-        "datasets": [{"name": "arithmetic", "generator": "arithmetic", "n": 3, "scorer": "xmas",
+        "datasets": [{"name": "arithmetic", "generator": "arithmetic", "n": 5, "scorer": "xmas",
                       "scorer_options": {"judge": "smol"}}]})
     summary = await run_sweep(load_sweep(bench, models_file=str(embedded_models_file)), out=tmp_path / "bench_run",
                               models_file=str(embedded_models_file), progress=False)
     rows = ResultStore.open(tmp_path / "bench_run").rows()
-    assert summary.ran == 3 and len(rows) == 3 and all(r.status == "ok" for r in rows), [r.error for r in rows]
+    assert summary.ran == 5 and len(rows) == 5 and all(r.status == "ok" for r in rows), [r.error for r in rows]
     assert all(r.score_detail["xmas_score"] in (0, 1, 2) and r.calls == 1 for r in rows)
     assert all(r.metadata["xmas"]["examined"] == "smol" for r in rows)
     table = BenchTable.load(tmp_path / "bench_run")
-    assert table.cell("qa", "math", "smol").n == 3
+    assert table.cell("qa", "math", "smol").n == 5
 
     proto = _sweep(tmp_path, "proto", {
         "methods": [{"method": "x_mas_proto", "params": {"max_revise_rounds": 1}}],
         "assignments": [{"name": "smol", "model": "smol"}],
-        "datasets": [{"name": "arithmetic", "generator": "arithmetic", "n": 1, "seed": 1}]})
+        "datasets": [{"name": "arithmetic", "generator": "arithmetic", "n": 2, "seed": 1}]})
     summary = await run_sweep(load_sweep(proto, models_file=str(embedded_models_file)), out=tmp_path / "proto_run",
                               models_file=str(embedded_models_file), progress=False)
     rows = ResultStore.open(tmp_path / "proto_run").rows()
-    assert summary.failed == 0 and len(rows) == 1 and all(r.status == "ok" for r in rows), [r.error for r in rows]
+    assert summary.failed == 0 and len(rows) == 2 and all(r.status == "ok" for r in rows), [r.error for r in rows]
     assert all(7 <= r.calls <= 9 and len(r.metadata["ideas"]) == 4 for r in rows)
