@@ -21,24 +21,16 @@ import asyncio
 import contextlib
 import json
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
+from maslab.testing import server_process
 
-@contextlib.contextmanager
-def fake_server() -> Iterator[str]:
-    """`python -m maslab.testing` in a subprocess; yields its api_base."""
-    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", "#### 7"], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+
+def fake_server() -> contextlib.AbstractContextManager[str]:
+    """The fake server in its own process, answering `#### 7`; yields its api_base."""
+    return server_process("#### 7")
 
 
 def sweep_cpu(api_base: str, tasks: int, concurrency: int, per_task_compile: bool) -> float:

@@ -29,7 +29,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+
+from maslab.testing import server_process
 
 MESSAGES = [{"role": "user", "content": "ping"}]
 BODY = {"model": "fake-model", "messages": MESSAGES}
@@ -49,17 +51,9 @@ async def drive(call: Callable[[int], Awaitable[None]], calls: int, concurrency:
     return calls / wall, 1000 * cpu / calls
 
 
-@contextlib.contextmanager
-def fake_server(*args: str) -> Iterator[str]:
-    """`python -m maslab.testing` in a subprocess; yields its api_base."""
-    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", "pong", *args], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def fake_server(*args: str) -> contextlib.AbstractContextManager[str]:
+    """The fake server in its own process, answering `pong`; yields its api_base."""
+    return server_process("pong", *args)
 
 
 FIRST_CALL = """

@@ -33,25 +33,18 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from maslab.testing import server_process
 
 AGENTS, ROUNDS = 3, 2
 STAGES = ROUNDS + 1  # debate rounds, then the aggregator
 
 
-@contextlib.contextmanager
-def latency_server(latency: float) -> Iterator[str]:
-    """`python -m maslab.testing --latency L` in its own process; yields its api_base."""
-    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", "The answer is 7. #### 7",
-                             "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def latency_server(latency: float) -> contextlib.AbstractContextManager[str]:
+    """The fake server in its own process, answering after `latency` seconds; yields its api_base."""
+    return server_process("The answer is 7. #### 7", "--latency", str(latency))
 
 
 def _server(api_base: str, path: str, method: str = "GET") -> dict:

@@ -32,7 +32,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+
+from maslab.testing import server_process
 
 DRIVER = """
 import asyncio, json, resource, sqlite3, sys, time
@@ -57,17 +58,9 @@ print(json.dumps({"rows": rows, "calls": calls, "failed": summary.failed, "wall"
 """
 
 
-@contextlib.contextmanager
-def fake_server() -> Iterator[str]:
-    """`python -m maslab.testing` in a subprocess; yields its api_base."""
-    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", "#### 7"], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def fake_server() -> contextlib.AbstractContextManager[str]:
+    """The fake server in its own process, answering `#### 7`; yields its api_base."""
+    return server_process("#### 7")
 
 
 def sweep_run(api_base: str, tasks: int, concurrency: int, workers: int) -> dict[str, float]:

@@ -48,7 +48,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from maslab.trace import get_logger
@@ -573,6 +573,23 @@ class FakeOpenAIServer:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+@contextlib.contextmanager
+def server_process(reply: str, *args: str) -> Iterator[str]:
+    """`python -m maslab.testing --reply REPLY ARGS` in its own process (its CPU is not the client's, as in the
+    benchmarks); yields its api_base and stops it on exit."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "maslab.testing", "--reply", reply, *args],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main(argv: list[str] | None = None) -> None:

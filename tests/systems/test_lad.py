@@ -439,11 +439,12 @@ def test_the_workflow_and_sweep_files_validate():
 async def test_lad_runs_end_to_end_on_the_embedded_model_on_three_real_items(embedded_pool, mcq, tmp_path):
     """Three real items on SmolLM2 (text only: offline perception). The first forces every question to
     WebSearch over the hand-written local corpus (one planner turn, to keep the run short), so the corpus
-    is certainly searched; the second runs the paper's Self-Judge routing (one planner turn per WebSearch),
+    is certainly searched; the second runs the paper's Self-Judge routing (one planner turn and two results per search),
     wherever SmolLM2's verdicts send it (a 135M model rarely writes a well-formed verdict: mostly the ModelSearch fallback); the third runs
     without search (Table 3's "no search" row), which keeps the test short."""
     scorer = get_scorer("lad_mcq")
-    runs = {"ii-dev-1": {"search": "web", "web_turns": 1}, "cii-dev-22": {"search": "lad", "web_turns": 1}, "ii-dev-24": {"search": "none"}}
+    runs = {"ii-dev-1": {"search": "web", "web_turns": 1, "topk": 2}, "cii-dev-22": {"search": "lad", "web_turns": 1, "topk": 2},
+            "ii-dev-24": {"search": "none"}}
     for task_id, params in runs.items():
         recorder = RunRecorder(tmp_path / f"{task_id}.jsonl")
         solution = await load_method("lad", corpus=str(CORPUS), **params).solve(mcq[task_id], pool=embedded_pool,
