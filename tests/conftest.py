@@ -49,7 +49,8 @@ def embedded_server():
 
 @pytest.fixture
 def embedded_pool(embedded_server, tmp_path):
-    """A pool whose only alias `smol` is the session's embedded server, with a small token budget."""
+    """A pool whose only alias `smol` is the session's embedded server, with a small token budget: 16 per call
+    (generation, about 20 tokens/s on one core, is most of a call's time)."""
     from maslab.models import ModelPool
     from maslab.serve import litellm_model
 
@@ -59,7 +60,7 @@ def embedded_pool(embedded_server, tmp_path):
             "endpoints": [{"model": spec_model, "api_base": embedded_server.api_base, "max_concurrency": 4,
                            "timeout": 120}],
             "tool_calls": "json"}}},
-        overrides={"max_tokens": 32},
+        overrides={"max_tokens": 16},
     )
 
 

@@ -326,7 +326,7 @@ SMALL = {"self_consistency": {"samples": 2}, "mad": {"max_round": 1}, "mav": {"n
 @pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(SMALL))
 async def test_reference_profile_runs_end_to_end_on_the_embedded_model(name: str, embedded_pool):
-    """The embedded SmolLM2 on a real llama.cpp server (max_tokens capped at 32): reference profiles run to a
+    """The embedded SmolLM2 on a real llama.cpp server (max_tokens capped at 16): reference profiles run to a
     string answer without a failed call."""
     method = load_method(name, profile="reference", **SMALL[name])
     solution = await method.solve(Task(id="e2e", question="What is 6 times 7?", domain="math"), pool=embedded_pool)

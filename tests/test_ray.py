@@ -189,8 +189,9 @@ async def test_a_killed_actor_loses_only_its_batches_and_every_row_lands_exactly
     assert killed and summary.failed == 0
     assert len(rows) == EXPECTED_ROWS and len({(r.cell_id, r.task_id) for r in rows}) == EXPECTED_ROWS
     assert all(r.status == "ok" for r in rows)
-    # the killed actor's unfinished batch was run again: its lost calls were made twice
-    assert requests > sum(r.calls for r in rows)
+    # never fewer requests than the rows' calls; more when the killed actor had calls in flight, which were made
+    # again (whether it had any at the moment of the kill depends on timing, so that is not asserted)
+    assert requests >= sum(r.calls for r in rows)
 
 
 def test_a_killed_driver_resumes_with_nothing_lost_and_nothing_duplicated(cluster, tmp_path):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def _sweep(tmp_path, name, doc):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "max_tokens": 32, "concurrency": 4, **doc}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"name": name, "max_tokens": 16, "concurrency": 4, **doc}, sort_keys=False))
     return path
 
 

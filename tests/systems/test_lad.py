@@ -493,7 +493,7 @@ def test_a_bench_of_vanilla_against_lad_on_ten_items_reports_accuracy_with_inter
         "methods:\n  - {method: vanilla}\n"
         f"  - {{method: lad, params: {{search: none, corpus: {CORPUS}}}}}\n"
         f"datasets:\n  - {{name: lad-en, path: {lad_dir / 'II-Bench.json'}, format: lad_mcq, limit: 10}}\n"
-        "concurrency: 4\nmax_tokens: 32\n")
+        "concurrency: 4\nmax_tokens: 16\n")
     assert main(["bench", str(sweep), "--out", str(tmp_path / "run")]) == 1  # vanilla's rows failed (below)
     assert main(["report", str(tmp_path / "run"), "--format", "markdown"]) == 0
     store = ResultStore.open(tmp_path / "run")

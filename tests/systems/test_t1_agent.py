@@ -464,7 +464,7 @@ async def test_t1_agent_on_the_embedded_model(embedded_pool):
     The turns run one after the other: llama.cpp then reuses the shared prompt prefix (system prompt,
     tool config, instructions), which on CPU is most of the time of a call."""
     tasks = load_dataset("t1", n=1, seed=0, categories=["attractions"])
-    embedded_pool.overrides["max_tokens"] = 128  # the fixture caps completions at 32 tokens
+    embedded_pool.overrides["max_tokens"] = 128  # the fixture caps completions at 16 tokens
     method = load_method("t1_agent", roles={"planner": "smol"}, n_examples=0, tools="dialogue",
                          tool_detail="signatures", max_tokens=128, timeout=5.0)
     start = time.perf_counter()
