@@ -354,6 +354,51 @@ async def test_a_text_only_model_gets_the_images_ocr_text_and_facts_and_the_trac
         assert {e["mode"] for e in events if e["event"] == "perception"} == {"ocr+opencv"}
 
 
+def test_a_text_line_is_two_or_more_letters_digits_or_cjk_characters_not_a_glyph_or_punctuation():
+    from maslab.tools.perception import OcrLine
+
+    def line(text: str) -> OcrLine:
+        return OcrLine(text=text, confidence=0.9, box=(0, 0, 1, 1))
+
+    assert [line(t).is_text for t in ("ab", "N.O.", "鸽上", "@REMI_LASCAULT")] == [True] * 4
+    assert [line(t).is_text for t in ("禁", "7", "米*", "...!", '"..')] == [False] * 5
+
+
+def test_small_print_the_first_pass_misses_is_read_on_the_enlarged_image_and_marked_so(lad_dir, monkeypatch):
+    """CII dev-16: the first pass reads only the podium's 1, 2, 3; the enlarged pass reads the artist's
+    watermark (@MarcoMelgrati, garbled) in the bottom-left corner and the report flags it as small text."""
+    from maslab.tools import perception
+
+    passes: list[float] = []
+    ocr = perception._ocr
+    monkeypatch.setattr(perception, "_ocr", lambda image, scale: passes.append(scale) or ocr(image, scale))
+    lines = perception._read_text(lad_dir / "image" / "CII-Bench" / "dev-16.jpg")  # uncached
+    assert len(passes) == 2 and passes[0] == 1.0 and passes[1] > 2  # 650 x 761 → longest side 2,000 px
+    first, enlarged = [ln for ln in lines if not ln.enlarged], [ln for ln in lines if ln.enlarged]
+    assert sorted(ln.text for ln in first) == ["1", "2", "3"]
+    assert [ln.text[:3] for ln in enlarged] == ["@Ma"] and all(ln.is_text for ln in enlarged)
+    left, top, right, bottom = enlarged[0].box  # in the coordinates of the image as given
+    assert right < 650 / 2 and top > 761 * 0.75
+    report = perception.PerceptionReport(path="x", sha256="x", lines=lines, facts=perception.ImageFacts(
+        width=650, height=761, colour=True))
+    assert "(small text, read on the enlarged image; may be misread)" in report.text()
+
+
+def test_the_enlarged_pass_runs_only_where_the_first_reads_no_text_line_and_keeps_only_text_lines(lad_dir,
+                                                                                                   monkeypatch):
+    from maslab.tools import perception
+
+    passes: list[float] = []
+    ocr = perception._ocr
+    monkeypatch.setattr(perception, "_ocr", lambda image, scale: passes.append(scale) or ocr(image, scale))
+    assert any(ln.is_text for ln in perception._read_text(lad_dir / "image" / "II-Bench" / "dev-1.jpg"))
+    assert passes == [1.0]  # text read at once: no second pass
+    # II dev-28 (stars and a tiny signature): the enlarged pass reads the stars as 米 glyphs — none is kept
+    passes.clear()
+    assert perception._read_text(lad_dir / "image" / "II-Bench" / "dev-28.jpg") == []
+    assert len(passes) == 2
+
+
 async def test_a_vision_model_gets_the_image_and_the_trace_says_so(mcq, tmp_path):
     script = Script()
     recorder = RunRecorder(tmp_path / "trace.jsonl")
