@@ -69,7 +69,7 @@ def main() -> None:
     print()
     print(f"images with OCR text: {len(with_text)}/{len(rows)} "
           f"(en {sum(r['lang'] == 'en' for r in with_text)}, zh {sum(r['lang'] == 'zh' for r in with_text)})")
-    from_enlarged = [r for r in with_text if len(r["enlarged_lines"]) == len(r["ocr_lines"])]
+    from_enlarged = [r for r in with_text if r["enlarged_lines"]]  # the second pass runs only where the first read none
     print(f"  of which only from the enlarged second pass: {len(from_enlarged)} "
           f"({', '.join(r['image'] for r in from_enlarged)})")
     counted = {r["image"] for r in with_text}

@@ -9,13 +9,13 @@ What a model that cannot see an image gets instead of it — a `PerceptionReport
   letters, digits or CJK characters — `OcrLine.is_text`; punctuation or one glyph alone is not), the
   image **enlarged** (bicubic) to the longest side the engine takes (its ``max_side_len``, 2,000 px):
   small print — signatures, watermarks, a caption in a corner — is then at a size the recogniser reads.
-  From the enlarged pass only text lines are kept, and only where no first-pass
-  line lies (single glyphs read on enlarged textures were mostly hatching and stars, measured on the
-  LAD set); those lines are marked ``enlarged`` and the report says they are small text, possibly
-  misread. On the LAD evaluation set the second pass runs for 27 of the 100 images and reads text in 6
-  (watermarks, signatures, a scroll's inscription), taking OCR text from 72 to 78 images (76 of them
-  real text, judged by eye; `benchmarks/lad_perception.py`). Display lettering (logos), cursive
-  signatures and single glyphs stay beyond this engine;
+  From the enlarged pass only text lines are kept, and only where no first-pass line lies (single
+  glyphs read on enlarged textures were mostly hatching and stars, measured on the LAD set); those
+  lines are marked ``enlarged`` and the report says they are small text, possibly misread. On the LAD
+  evaluation set the second pass runs for 27 of the 100 images and reads text in 6 (watermarks,
+  signatures, a scroll's inscription), taking OCR text from 72 to 78 images (76 of them real text,
+  judged by eye; `benchmarks/lad_perception.py`). Display lettering (logos), cursive signatures and
+  single glyphs stay beyond this engine;
 * **image-level facts**: `image_facts(path)` — size and orientation; colour or black-and-white (mean
   HSV saturation); the dominant colours (k-means, k = 5, on a thumbnail; named by hue, saturation
   and value); and the **panel count** of a comic, by a recursive XY-cut along blank gutters (a
@@ -81,11 +81,6 @@ class PerceptionReport(BaseModel):
     lines: list[OcrLine]
     facts: ImageFacts
     source: str = SOURCE
-
-    @property
-    def has_text(self) -> bool:
-        """Whether the OCR read at least one text line (`OcrLine.is_text`) in the image."""
-        return any(line.is_text for line in self.lines)
 
     @property
     def ocr_text(self) -> str:
